@@ -1,0 +1,191 @@
+// The GPU context: one device plus the caches every op shares (pipelines, uniform buffers,
+// bind groups) and the command encoder that ops record into. Ops never submit on their own:
+// they append dispatches to the current compute pass, and the caller submits once per step
+// (`flush`) or waits for results (`sync`, `read*` in tensor.ts).
+
+import { acquireDevice, type AcquireOptions, type GpuInfo } from './acquire';
+import { GpuError } from './errors';
+
+export interface KernelSource {
+  /** WGSL source (imported from shaders/*.wgsl). */
+  code: string;
+  entry?: string;
+  /** Values for WGSL `override` constants (tile sizes, feature switches). */
+  constants?: Record<string, number>;
+}
+
+/** A buffer bound to one binding slot; a plain GPUBuffer binds whole. */
+export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+
+function isWholeBuffer(b: Binding): b is GPUBuffer {
+  return !('buffer' in b);
+}
+
+let nextBufferId = 1;
+const bufferIds = new WeakMap<GPUBuffer, number>();
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  return id;
+}
+
+export class Gpu {
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private pipelineIds = new WeakMap<GPUComputePipeline, number>();
+  private uniforms = new Map<string, GPUBuffer>();
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  /** Set when the device is lost; every later call throws it. */
+  lost: GpuError | null = null;
+  readonly lostHandlers = new Set<(e: GpuError) => void>();
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly info: GpuInfo,
+  ) {
+    device.lost.then((l) => {
+      this.lost = new GpuError('device-lost', `GPU device lost (${l.reason}): ${l.message}`);
+      for (const h of this.lostHandlers) h(this.lost);
+    });
+  }
+
+  static async create(gpuApi: GPU | undefined, opts?: AcquireOptions): Promise<Gpu> {
+    const { device, info } = await acquireDevice(gpuApi, opts);
+    return new Gpu(device, info);
+  }
+
+  get features() {
+    return this.info.features;
+  }
+
+  /** Compiled pipeline for a kernel, cached by source, entry point and constants. */
+  pipeline(k: KernelSource): GPUComputePipeline {
+    const entry = k.entry ?? 'main';
+    const key = `${entry}|${JSON.stringify(k.constants ?? {})}|${k.code}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const module = this.device.createShaderModule({ code: k.code });
+      p = this.device.createComputePipeline({
+        layout: 'auto',
+        compute: { module, entryPoint: entry, constants: k.constants },
+      });
+      this.pipelines.set(key, p);
+      this.pipelineIds.set(p, this.pipelines.size);
+    }
+    return p;
+  }
+
+  /**
+   * A uniform buffer holding `words` (each a u32, i32 or f32 already packed in a Uint32Array),
+   * cached by content: shapes repeat every layer and step, so this allocates almost never.
+   */
+  uniform(words: Uint32Array): GPUBuffer {
+    const key = Array.from(words).join(',');
+    let b = this.uniforms.get(key);
+    if (!b) {
+      const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
+      b = this.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+      new Uint32Array(b.getMappedRange()).set(words);
+      b.unmap();
+      this.uniforms.set(key, b);
+    }
+    return b;
+  }
+
+  private bindGroup(p: GPUComputePipeline, bindings: Binding[]): GPUBindGroup {
+    const parts = bindings.map((b) =>
+      isWholeBuffer(b) ? `${bufferId(b)}` : `${bufferId(b.buffer)}@${b.offset ?? 0}+${b.size ?? -1}`,
+    );
+    const key = `${this.pipelineIds.get(p)}|${parts.join(',')}`;
+    let g = this.bindGroups.get(key);
+    if (!g) {
+      g = this.device.createBindGroup({
+        layout: p.getBindGroupLayout(0),
+        entries: bindings.map((b, binding) => ({
+          binding,
+          resource: isWholeBuffer(b) ? { buffer: b } : b,
+        })),
+      });
+      if (this.bindGroups.size > 20000) this.bindGroups.clear();
+      this.bindGroups.set(key, g);
+    }
+    return g;
+  }
+
+  /** Forget cached bind groups that reference a buffer about to be destroyed. */
+  forgetBuffer(b: GPUBuffer): void {
+    const id = `${bufferId(b)}`;
+    for (const key of this.bindGroups.keys()) {
+      const parts = key.split('|')[1].split(',');
+      if (parts.some((p) => p === id || p.startsWith(id + '@'))) this.bindGroups.delete(key);
+    }
+  }
+
+  /** Record one dispatch into the current compute pass. Bindings are in @binding order. */
+  dispatch(k: KernelSource, bindings: Binding[], workgroups: [number, number?, number?]): void {
+    if (this.lost) throw this.lost;
+    const maxWg = this.info.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+    const [x, y = 1, z = 1] = workgroups;
+    if (x > maxWg || y > maxWg || z > maxWg)
+      throw new GpuError('limit', `dispatch ${x}×${y}×${z} exceeds ${maxWg} workgroups per dimension`);
+    if (x === 0 || y === 0 || z === 0) return;
+    const p = this.pipeline(k);
+    const g = this.bindGroup(p, bindings);
+    if (!this.pass) {
+      this.encoder = this.device.createCommandEncoder();
+      this.pass = this.encoder.beginComputePass();
+    }
+    this.pass.setPipeline(p);
+    this.pass.setBindGroup(0, g);
+    this.pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** The current encoder with the compute pass closed (for copies between dispatches). */
+  commandEncoder(): GPUCommandEncoder {
+    if (this.lost) throw this.lost;
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  /** Submit everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    const enc = this.commandEncoder();
+    this.encoder = null;
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  /** Submit and wait until the GPU has finished all submitted work. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    if (this.lost) throw this.lost;
+  }
+
+  /** Run `fn` inside validation + out-of-memory error scopes and turn errors into GpuError. */
+  async guarded<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    let result: T;
+    try {
+      result = await fn();
+      this.flush();
+    } finally {
+      const validation = await this.device.popErrorScope();
+      const oom = await this.device.popErrorScope();
+      if (oom) throw new GpuError('out-of-memory', `${what}: out of GPU memory: ${oom.message}`);
+      if (validation) throw new GpuError('validation', `${what}: ${validation.message}`);
+    }
+    if (this.lost) throw this.lost;
+    return result;
+  }
+
+  destroy(): void {
+    this.device.destroy();
+  }
+}

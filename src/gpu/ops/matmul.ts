@@ -1,0 +1,84 @@
+// Generic f32 GEMM: C[M,N] (+)= alpha · op(A) · op(B), used by LoRA and tests.
+// Dimension letters: M rows of C, N columns of C, K the reduced dimension.
+// a: [M,K] (or [K,M] if transA); b: [K,N] (or [N,K] if transB). K = 0 gives C = 0 (or C
+// unchanged with accumulate). The tile shape follows the output: skinny outputs (LoRA's
+// r = 8, 16 side) use 16-wide tiles so threads are not wasted.
+
+import type { Gpu } from '../core/context';
+import { check } from '../core/errors';
+import { packUniform, type Tensor } from '../core/tensor';
+import code from '../../../shaders/matmul.wgsl';
+import { checkBindable, checkDim, checkDistinct, checkTensor } from './guards';
+
+export interface MatmulOpts {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+  accumulate?: boolean;
+}
+
+/** Inverted dropout applied inside the GEMM to one operand (by that buffer's linear index). */
+export interface GemmDropout {
+  p: number; // drop probability in [0, 1)
+  seed: number; // u32
+  on: 'a' | 'b' | 'c'; // the operand whose elements are masked ('c': the new alpha·AB term)
+}
+
+/** The integer threshold: an element is dropped when (hash >> 8) < dropThreshold(p). */
+export function dropThreshold(p: number): number {
+  return Math.round(p * 2 ** 24);
+}
+
+interface Tile { BM: number; BN: number; TM: number; TN: number }
+
+function tileFor(M: number, N: number): Tile {
+  const BM = M <= 16 ? 16 : 64;
+  const BN = N <= 16 ? 16 : 64;
+  return { BM, BN, TM: BM / 16, TN: BN / 16 };
+}
+
+export function matmul(gpu: Gpu, c: Tensor, a: Tensor, b: Tensor, opts: MatmulOpts): void {
+  gemm(gpu, c, a, b, opts, null, 'matmul');
+}
+
+/** matmul with inverted dropout fused into one operand's loads (LoRA). */
+export function matmulDropout(gpu: Gpu, c: Tensor, a: Tensor, b: Tensor, opts: MatmulOpts, drop: GemmDropout): void {
+  gemm(gpu, c, a, b, opts, drop, 'matmulDropout');
+}
+
+function gemm(gpu: Gpu, c: Tensor, a: Tensor, b: Tensor, opts: MatmulOpts, drop: GemmDropout | null, op: string): void {
+  const { M, N, K } = opts;
+  checkDim(op, 'M', M);
+  checkDim(op, 'N', N);
+  checkDim(op, 'K', K);
+  checkTensor(op, 'c', c, M * N);
+  checkTensor(op, `a (${opts.transA ? 'K×M' : 'M×K'})`, a, M * K);
+  checkTensor(op, `b (${opts.transB ? 'N×K' : 'K×N'})`, b, K * N);
+  checkDistinct(op, c, a, 'c and a');
+  checkDistinct(op, c, b, 'c and b');
+  checkBindable(gpu, op, c, a, b);
+  const alpha = opts.alpha ?? 1;
+  check(Number.isFinite(alpha), op, `alpha must be finite, got ${alpha}`);
+  let DROP = 0;
+  let thresh = 0;
+  let invKeep = 1;
+  let seed = 0;
+  if (drop && drop.p > 0) {
+    check(drop.p < 1, op, `dropout probability must be in [0, 1), got ${drop.p}`);
+    DROP = { a: 1, b: 2, c: 3 }[drop.on];
+    thresh = dropThreshold(drop.p);
+    invKeep = 1 / (1 - drop.p);
+    seed = drop.seed >>> 0;
+  }
+  if (M === 0 || N === 0) return;
+  const t = tileFor(M, N);
+  const constants = {
+    BM: t.BM, BN: t.BN, BK: 16, TM: t.TM, TN: t.TN, WG_X: 16, WG_Y: 16,
+    TRANS_A: opts.transA ? 1 : 0, TRANS_B: opts.transB ? 1 : 0, DROP,
+  };
+  const u = gpu.uniform(packUniform([M, N, K, { f: alpha }, opts.accumulate ? 1 : 0, seed, thresh, { f: invKeep }]));
+  gpu.dispatch({ code, constants }, [c.buffer, a.buffer, b.buffer, u], [Math.ceil(N / t.BN), Math.ceil(M / t.BM)]);
+}

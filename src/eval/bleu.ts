@@ -15,6 +15,7 @@
 import { pyRstrip, pySplit, pySum } from './pystr';
 import { sacreTokenize, type SacreTokenizer } from './sacre-tokenize';
 import { SACREBLEU_VERSION, formatSignature, nrefsOf } from './signature';
+import { segmentRefs } from './refs';
 
 export type SmoothMethod = 'exp' | 'none' | 'floor' | 'add-k';
 export const MAX_NGRAM_ORDER = 4;
@@ -162,22 +163,6 @@ function signature(o: Resolved, nrefs: number | 'var'): string {
     ['smooth', smooth],
     ['version', SACREBLEU_VERSION],
   ]);
-}
-
-/** Per-segment reference lists from sacrebleu-style streams, with shape checks. */
-export function segmentRefs(nHyps: number, refs: (string | null | undefined)[][]): string[][] {
-  if (refs.length === 0) throw new Error('no reference streams given');
-  refs.forEach((stream, k) => {
-    if (stream.length !== nHyps)
-      throw new Error(`reference stream ${k} has ${stream.length} lines but there are ${nHyps} hypotheses`);
-  });
-  const out: string[][] = [];
-  for (let i = 0; i < nHyps; i++) {
-    const r = refs.map((s) => s[i]).filter((x): x is string => x !== null && x !== undefined);
-    if (r.length === 0) throw new Error(`segment ${i} has no reference (every reference stream is null there)`);
-    out.push(r);
-  }
-  return out;
 }
 
 /** Corpus BLEU = sacrebleu.corpus_bleu(hyps, refs, tokenize=...) (effective order off by default). */

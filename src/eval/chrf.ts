@@ -18,7 +18,7 @@
 // `lowercase` uses JS toLowerCase (same as Python's lower() for Bengali and Latin).
 
 import { codePoints, pyRemoveSpace, pySplit } from './pystr';
-import { segmentRefs } from './bleu';
+import { segmentRefs } from './refs';
 import { SACREBLEU_VERSION, formatSignature, nrefsOf } from './signature';
 
 export interface ChrfOptions {

@@ -1,0 +1,105 @@
+// LoRA adapter on one linear layer (PEFT semantics): y += scale · B(A(dropout(x))), with
+// scale = lora_alpha / r. Dimension letters: T tokens, K in_features, N out_features, r rank.
+// A = lora_A.weight [r, K], B = lora_B.weight [N, r] (PyTorch layout, y = x·Aᵀ·Bᵀ).
+// Dropout: inverted (kept values × 1/(1-p)), mask element (t, k) decided by an integer hash
+// of (seed, t·K + k), so the backward recomputes the forward's mask from the same seed without
+// storing it; p = 0 skips the mask entirely. Four GEMMs forward+backward, all in matmul.wgsl.
+
+import type { Gpu } from '../core/context';
+import { check } from '../core/errors';
+import { numel, type Tensor } from '../core/tensor';
+import { matmul, matmulDropout, type GemmDropout } from './matmul';
+import { checkTensor } from './guards';
+
+export interface LoraOpts {
+  scale: number; // lora_alpha / r
+  dropout: number; // lora_dropout probability p in [0, 1)
+  seed: number; // u32; the same seed must be given to the matching backward
+}
+
+interface Dims { T: number; K: number; N: number; r: number }
+
+function dims(op: string, x: Tensor, A: Tensor, B: Tensor, opts: LoraOpts): Dims {
+  check(A.shape.length === 2 && B.shape.length === 2, op, `A must be [r, K] and B [N, r], got [${A.shape}] and [${B.shape}]`);
+  const [r, K] = A.shape;
+  const [N, rB] = B.shape;
+  check(rB === r, op, `B [${B.shape}] does not match A's rank r=${r}`);
+  check(K > 0, op, 'in_features K must be positive');
+  const T = numel(x.shape) / K;
+  check(Number.isInteger(T), op, `x [${x.shape}] is not a multiple of in_features K=${K}`);
+  check(Number.isFinite(opts.scale), op, `scale must be finite, got ${opts.scale}`);
+  check(opts.dropout >= 0 && opts.dropout < 1, op, `dropout must be in [0, 1), got ${opts.dropout}`);
+  check(Number.isInteger(opts.seed), op, `seed must be an integer, got ${opts.seed}`);
+  checkTensor(op, 'x', x, T * K);
+  checkTensor(op, 'A', A, r * K);
+  checkTensor(op, 'B', B, N * r);
+  return { T, K, N, r };
+}
+
+function drop(opts: LoraOpts, on: GemmDropout['on']): GemmDropout | null {
+  return opts.dropout > 0 ? { p: opts.dropout, seed: opts.seed, on } : null;
+}
+
+/**
+ * y += scale · (dropout(x) · Aᵀ) · Bᵀ; also writes xa = dropout(x) · Aᵀ (unscaled) for the backward.
+ */
+export function loraForward(
+  gpu: Gpu,
+  y: Tensor, // [T, N] accumulated into
+  xa: Tensor, // [T, r] written, saved for loraBackward
+  x: Tensor, // [T, K]
+  A: Tensor, // [r, K] lora_A
+  B: Tensor, // [N, r] lora_B
+  opts: LoraOpts,
+): void {
+  const { T, K, N, r } = dims('loraForward', x, A, B, opts);
+  checkTensor('loraForward', 'y', y, T * N);
+  checkTensor('loraForward', 'xa', xa, T * r);
+  const d = drop(opts, 'a');
+  const o = { M: T, N: r, K, transB: true };
+  if (d) matmulDropout(gpu, xa, x, A, o, d);
+  else matmul(gpu, xa, x, A, o);
+  matmul(gpu, y, xa, B, { M: T, N, K: r, transB: true, alpha: opts.scale, accumulate: true });
+}
+
+/**
+ * Gradients of loraForward. dA, dB and dx are accumulated (+=); scratch [T, r] is overwritten
+ * with dxa = scale · dy · B. The same opts (scale, dropout, seed) as the forward.
+ */
+export function loraBackward(
+  gpu: Gpu,
+  dA: Tensor, // [r, K] += 
+  dB: Tensor, // [N, r] +=
+  dx: Tensor, // [T, K] +=
+  dy: Tensor, // [T, N]
+  x: Tensor, // [T, K] the forward's input (before dropout)
+  A: Tensor, // [r, K]
+  B: Tensor, // [N, r]
+  xa: Tensor, // [T, r] saved by loraForward
+  scratch: Tensor, // [T, r] overwritten
+  opts: LoraOpts,
+): void {
+  const op = 'loraBackward';
+  const { T, K, N, r } = dims(op, x, A, B, opts);
+  checkTensor(op, 'dA', dA, r * K);
+  checkTensor(op, 'dB', dB, N * r);
+  checkTensor(op, 'dx', dx, T * K);
+  checkTensor(op, 'dy', dy, T * N);
+  checkTensor(op, 'xa', xa, T * r);
+  checkTensor(op, 'scratch', scratch, T * r);
+  check(scratch.buffer !== xa.buffer, op, 'scratch and xa must be different buffers');
+  // dB += scale · dyᵀ · xa
+  matmul(gpu, dB, dy, xa, { M: N, N: r, K: T, transA: true, alpha: opts.scale, accumulate: true });
+  // dxa = scale · dy · B
+  matmul(gpu, scratch, dy, B, { M: T, N: r, K: N, alpha: opts.scale });
+  // dA += dxaᵀ · dropout(x)
+  const dA_ = { M: r, N: K, K: T, transA: true, accumulate: true };
+  const dB_ = drop(opts, 'b');
+  if (dB_) matmulDropout(gpu, dA, scratch, x, dA_, dB_);
+  else matmul(gpu, dA, scratch, x, dA_);
+  // dx += mask ⊙ (dxa · A)
+  const dx_ = { M: T, N: K, K: r, accumulate: true };
+  const dC = drop(opts, 'c');
+  if (dC) matmulDropout(gpu, dx, scratch, A, dx_, dC);
+  else matmul(gpu, dx, scratch, A, dx_);
+}

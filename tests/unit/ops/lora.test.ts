@@ -1,0 +1,95 @@
+// LoRA forward/backward vs the f64 reference (GPU), and the reference backward vs central
+// finite differences of the reference forward (loss = Σ G ⊙ y).
+// GPU tolerance 1e-5 relative to the largest value: two chained f32 GEMMs with K ≤ 70, plus xa
+// rounded to f32 between them. FD tolerance 1e-7: y is linear in each of x, A, B separately, so
+// central differences are exact up to f64 cancellation (h = 1e-5 → ~1e-10 relative).
+import { describe, expect, it } from 'vitest';
+import { loraBackward, loraForward } from '../../../src/gpu/ops/lora';
+import { loraBackwardRef, loraForwardRef, type LoraRefOpts } from '../../../src/gpu/ops/lora.ref';
+import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
+import { Rng } from '../../../src/util/rng';
+import { testGpu } from '../../helpers/gpu';
+import { expectClose } from '../../helpers/compare';
+import { centralDiff, dot, expectGradClose, f64 } from './_finite-diff';
+
+const CASES: [number, number, number, number, number][] = [
+  // T, K, N, r, dropout
+  [7, 37, 29, 3, 0],
+  [7, 37, 29, 3, 0.25],
+  [5, 19, 33, 16, 0.1],
+  [9, 70, 8, 8, 0],
+];
+
+describe('lora', () => {
+  it.each(CASES)('T=%i K=%i N=%i r=%i p=%f: GPU matches the reference', async (T, K, N, r, p) => {
+    const gpu = await testGpu();
+    const rng = new Rng(T * 31 + K * 7 + N + r + Math.round(p * 100));
+    const o: LoraRefOpts = { T, K, N, r, scale: 16 / r, dropout: p, seed: 4242 };
+    const x = rng.floats(T * K), A = rng.floats(r * K), B = rng.floats(N * r), y0 = rng.floats(T * N);
+    const dy = rng.floats(T * N), dA0 = rng.floats(r * K), dB0 = rng.floats(N * r), dx0 = rng.floats(T * K);
+
+    const tx = tensorFrom(gpu, x, [T, K]), tA = tensorFrom(gpu, A, [r, K]), tB = tensorFrom(gpu, B, [N, r]);
+    const ty = tensorFrom(gpu, y0, [T, N]), txa = createTensor(gpu, [T, r]);
+    loraForward(gpu, ty, txa, tx, tA, tB, o);
+    const y = f64(y0), xa = new Float64Array(T * r);
+    loraForwardRef(y, xa, x, A, B, o);
+    expectClose(await readF32(gpu, txa), xa, 1e-5, 'xa');
+    expectClose(await readF32(gpu, ty), y, 1e-5, 'y');
+
+    const tdA = tensorFrom(gpu, dA0, [r, K]), tdB = tensorFrom(gpu, dB0, [N, r]), tdx = tensorFrom(gpu, dx0, [T, K]);
+    const scratch = createTensor(gpu, [T, r]);
+    loraBackward(gpu, tdA, tdB, tdx, tensorFrom(gpu, dy, [T, N]), tx, tA, tB, txa, scratch, o);
+    const dA = f64(dA0), dB = f64(dB0), dx = f64(dx0), s = new Float64Array(T * r);
+    loraBackwardRef(dA, dB, dx, dy, x, A, B, xa, s, o);
+    expectClose(await readF32(gpu, tdA), dA, 1e-5, 'dA');
+    expectClose(await readF32(gpu, tdB), dB, 1e-5, 'dB');
+    expectClose(await readF32(gpu, tdx), dx, 1e-5, 'dx');
+  });
+
+  it.each(CASES)('T=%i K=%i N=%i r=%i p=%f: reference backward = finite differences', (T, K, N, r, p) => {
+    const rng = new Rng(7 + T + K + r);
+    const o: LoraRefOpts = { T, K, N, r, scale: 2, dropout: p, seed: 99 };
+    const x = f64(rng.floats(T * K)), A = f64(rng.floats(r * K)), B = f64(rng.floats(N * r)), G = f64(rng.floats(T * N));
+    const loss = () => {
+      const y = new Float64Array(T * N);
+      loraForwardRef(y, new Float64Array(T * r), x, A, B, o);
+      return dot(y, G);
+    };
+    const xa = new Float64Array(T * r);
+    loraForwardRef(new Float64Array(T * N), xa, x, A, B, o);
+    const dA = new Float64Array(r * K), dB = new Float64Array(N * r), dx = new Float64Array(T * K);
+    loraBackwardRef(dA, dB, dx, G, x, A, B, xa, new Float64Array(T * r), o);
+    expectGradClose(dA, centralDiff(loss, A), 1e-7, 'dA');
+    expectGradClose(dB, centralDiff(loss, B), 1e-7, 'dB');
+    expectGradClose(dx, centralDiff(loss, x), 1e-7, 'dx');
+    if (p > 0) expect(dx.some((v) => v === 0)).toBe(true); // dropped inputs get no gradient
+  });
+
+  it('dropout changes xa and p = 0 equals no mask', async () => {
+    const gpu = await testGpu();
+    const T = 6, K = 41, N = 5, r = 4;
+    const rng = new Rng(5);
+    const x = tensorFrom(gpu, rng.floats(T * K), [T, K]), A = tensorFrom(gpu, rng.floats(r * K), [r, K]);
+    const B = tensorFrom(gpu, rng.floats(N * r), [N, r]);
+    const run = async (p: number, seed: number) => {
+      const xa = createTensor(gpu, [T, r]);
+      loraForward(gpu, createTensor(gpu, [T, N]), xa, x, A, B, { scale: 1, dropout: p, seed });
+      return readF32(gpu, xa);
+    };
+    const plain = await run(0, 1);
+    expect(Array.from(await run(0, 2))).toEqual(Array.from(plain));
+    const d1 = await run(0.5, 1), d2 = await run(0.5, 2);
+    expect(Array.from(d1)).not.toEqual(Array.from(plain));
+    expect(Array.from(d1)).not.toEqual(Array.from(d2));
+    expect(Array.from(await run(0.5, 1))).toEqual(Array.from(d1));
+  });
+
+  it('refuses bad shapes before dispatch', async () => {
+    const gpu = await testGpu();
+    const x = createTensor(gpu, [4, 6]), A = createTensor(gpu, [2, 6]), B = createTensor(gpu, [5, 2]);
+    const o = { scale: 1, dropout: 0, seed: 0 };
+    expect(() => loraForward(gpu, createTensor(gpu, [4, 4]), createTensor(gpu, [4, 2]), x, A, B, o)).toThrow(/loraForward.*y/);
+    expect(() => loraForward(gpu, createTensor(gpu, [4, 5]), createTensor(gpu, [4, 2]), x, A, createTensor(gpu, [5, 3]), o)).toThrow(/rank/);
+    expect(() => loraForward(gpu, createTensor(gpu, [4, 5]), createTensor(gpu, [4, 2]), x, A, B, { ...o, dropout: 1 })).toThrow(/dropout/);
+  });
+});

@@ -133,7 +133,8 @@ export class Gpu {
     const p = this.pipeline(k);
     const g = this.bindGroup(p, bindings);
     if (!this.pass) {
-      this.encoder = this.device.createCommandEncoder();
+      // Reuse the open encoder: it may hold copies recorded through commandEncoder().
+      if (!this.encoder) this.encoder = this.device.createCommandEncoder();
       this.pass = this.encoder.beginComputePass();
     }
     this.pass.setPipeline(p);

@@ -91,7 +91,7 @@ const RAW_ADVICE_PATTERNS: Record<AdviceKind, readonly RegExp[]> = {
 
 export const ADVICE_PATTERNS: Record<AdviceKind, readonly RegExp[]> = Object.fromEntries(
   Object.entries(RAW_ADVICE_PATTERNS).map(([k, res]) => [k, res.map((r) => new RegExp(r.source.normalize('NFC'), r.flags))]),
-) as Record<AdviceKind, readonly RegExp[]>;
+) as unknown as Record<AdviceKind, readonly RegExp[]>;
 
 const TRAILING = /[\s"'»›”’)\]}\p{Extended_Pictographic}\u{fe0f}\u{200d}\u{1f3fb}-\u{1f3ff}]+$/u;
 const TERMINATOR = /[।॥?!.…？！‽؟]$/u;

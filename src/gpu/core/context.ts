@@ -36,6 +36,8 @@ export class Gpu {
   private bindGroups = new Map<string, GPUBindGroup>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
+  /** Bytes held by tensors created through createTensor (what the UI shows as GPU memory). */
+  allocatedBytes = 0;
   /** Set when the device is lost; every later call throws it. */
   lost: GpuError | null = null;
   readonly lostHandlers = new Set<(e: GpuError) => void>();

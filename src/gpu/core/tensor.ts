@@ -35,6 +35,7 @@ export function createTensor(
   if (max && bytes > max)
     throw new GpuError('limit', `${label}: ${bytes} bytes exceeds maxBufferSize ${max}; split it`);
   const buffer = gpu.device.createBuffer({ size: bytes, usage: STORAGE(), label });
+  gpu.allocatedBytes += bytes;
   return { buffer, shape: [...shape], dtype, label };
 }
 
@@ -100,6 +101,7 @@ export async function readI32(gpu: Gpu, t: Tensor): Promise<Int32Array> {
 
 export function destroyTensor(gpu: Gpu, t: Tensor): void {
   gpu.forgetBuffer(t.buffer);
+  gpu.allocatedBytes -= t.buffer.size;
   t.buffer.destroy();
 }
 

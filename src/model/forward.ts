@@ -1,0 +1,88 @@
+// Whole-model forward of Llama + LoRA over a packed micro-batch of T tokens, saving what the
+// backward needs (activations.ts). Order per layer (HF LlamaDecoderLayer):
+//   xn1 = rmsnorm(x); q,k,v = proj(xn1) (+LoRA); rope(q,k); attn = GQA(q,k,v)
+//   x2 = x + o_proj(attn); xn2 = rmsnorm(x2); h = silu(gate(xn2))·up(xn2); x' = x2 + down(h)
+
+import type { Gpu } from '../gpu/core/context';
+import type { Tensor } from '../gpu/core/tensor';
+import { attentionForward } from '../gpu/ops/attention';
+import { copy } from '../gpu/ops/elementwise';
+import { loraForward } from '../gpu/ops/lora';
+import { rmsnormForward } from '../gpu/ops/rmsnorm';
+import { ropeForward } from '../gpu/ops/rope';
+import { swigluForward } from '../gpu/ops/swiglu';
+import { embeddingGather } from '../gpu/ops/w16';
+import { lseView, rows, type Activations, type LayerActs } from './activations';
+import { linearForward, type LinearWeight } from './linear';
+import type { LoraModule, LoraState } from './lora';
+import type { Target } from './modules';
+import { TARGETS } from './modules';
+import type { LayerWeights, ModelWeights } from './weights';
+
+/** LoRA on or off, and the dropout seed of this step (dropout only when training). */
+export interface RunOptions {
+  lora: LoraState | null;
+  train: boolean;
+  seed: number;
+}
+
+/** Per-module dropout seed: distinct for every step, layer and module. */
+export function dropoutSeed(seed: number, layer: number, t: Target): number {
+  return (Math.imul(seed >>> 0, 0x9e3779b1) + layer * 131 + TARGETS.indexOf(t) * 7919) >>> 0;
+}
+
+/** y [T,out] (+)= x·Wᵀ + scale·B(A(dropout(x))); saves xa [T,r] for the backward. */
+export function projForward(
+  gpu: Gpu, y: Tensor, x: Tensor, base: LinearWeight, m: LoraModule | undefined, xa: Tensor | undefined,
+  run: RunOptions, layer: number, t: Target, accumulate = false,
+): void {
+  linearForward(gpu, y, x, base, accumulate);
+  if (m && xa && run.lora) {
+    const T = x.shape[0];
+    loraForward(gpu, y, rows(xa, T), x, m.A, m.B, {
+      scale: run.lora.scale, dropout: run.train ? run.lora.dropout : 0, seed: dropoutSeed(run.seed, layer, t),
+    });
+  }
+}
+
+/** One decoder layer: reads a.x, writes every saved activation and `out` [T,C]. */
+export function layerForward(
+  gpu: Gpu, w: ModelWeights, lw: LayerWeights, l: number, a: LayerActs, out: Tensor,
+  segIds: Tensor, positions: Tensor, T: number, run: RunOptions,
+): void {
+  const d = w.dims;
+  const mods = run.lora?.layers[l] ?? {};
+  const v = <K extends keyof LayerActs>(k: K) => rows(a[k] as Tensor, T);
+  const x = v('x'), xn1 = v('xn1'), q = v('q'), k = v('k'), vv = v('v'), attn = v('attn');
+  const x2 = v('x2'), xn2 = v('xn2'), g = v('g'), u = v('u'), h = v('h');
+  const proj = (y: Tensor, xin: Tensor, t: Target, acc = false) =>
+    projForward(gpu, y, xin, lw.proj[t], mods[t], a.xa[t], run, l, t, acc);
+
+  rmsnormForward(gpu, xn1, rows(a.rstd1, T), x, lw.inputNorm, w.cfg.rmsNormEps);
+  proj(q, xn1, 'q_proj');
+  proj(k, xn1, 'k_proj');
+  proj(vv, xn1, 'v_proj');
+  ropeForward(gpu, q, positions, w.invFreq, d.H, d.D);
+  ropeForward(gpu, k, positions, w.invFreq, d.Hkv, d.D);
+  attentionForward(gpu, attn, lseView(a.lse, T), q, k, vv, segIds, { nHeads: d.H, nKvHeads: d.Hkv, headDim: d.D });
+  copy(gpu, x2, x);
+  proj(x2, attn, 'o_proj', true);
+  rmsnormForward(gpu, xn2, rows(a.rstd2, T), x2, lw.postNorm, w.cfg.rmsNormEps);
+  proj(g, xn2, 'gate_proj');
+  proj(u, xn2, 'up_proj');
+  swigluForward(gpu, h, g, u);
+  copy(gpu, out, x2);
+  proj(out, h, 'down_proj', true);
+}
+
+/** Embedding → all layers → final norm. Leaves xf [T,C] in the workspace for the loss. */
+export function modelForward(gpu: Gpu, w: ModelWeights, acts: Activations, T: number, run: RunOptions): void {
+  const ws = acts.ws;
+  const segIds = rows(ws.segIds, T), positions = rows(ws.positions, T);
+  embeddingGather(gpu, rows(acts.layers[0].x, T), rows(ws.ids, T), w.embed);
+  for (let l = 0; l < w.dims.L; l++) {
+    const out = l + 1 < w.dims.L ? acts.layers[l + 1].x : ws.out;
+    layerForward(gpu, w, w.layers[l], l, acts.layers[l], rows(out, T), segIds, positions, T, run);
+  }
+  rmsnormForward(gpu, rows(ws.xf, T), rows(ws.rstdF, T), rows(ws.out, T), w.finalNorm, w.cfg.rmsNormEps);
+}

@@ -15,7 +15,7 @@ import {
   attentionBackwardRef, attentionDecodeRef, attentionForwardRef, kvCacheWriteRef,
 } from '../../../src/gpu/ops/attention.ref';
 import { Gpu } from '../../../src/gpu/core/context';
-import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
+import { createTensor, readF32, tensorFrom, writeTensor } from '../../../src/gpu/core/tensor';
 import { Rng } from '../../../src/util/rng';
 import { testGpu } from '../../helpers/gpu';
 import { expectClose } from '../../helpers/compare';
@@ -129,5 +129,76 @@ describe('tile choice', () => {
       expect(a2 * b2).toBeGreaterThan(a * b);
     }
     expect(() => attentionTiles(at(1024), 'dkv', 128)).toThrow(/workgroup storage/);
+  });
+});
+
+function refBackward(c: Case, x: ReturnType<typeof inputs>, out: ArrayLike<number>, lse: ArrayLike<number>) {
+  const dq = new Float64Array(x.q.length), dk = new Float64Array(x.k.length), dv = new Float64Array(x.v.length);
+  attentionBackwardRef(dq, dk, dv, x.dout, x.q, x.k, x.v, out, lse, x.segIds, c.shape);
+  return { dq, dk, dv };
+}
+
+describe('attentionBackward', () => {
+  const run = async (gpu: Gpu, c: Case, seed: number) => {
+    const { nHeads: H, nKvHeads: Hkv, headDim: D } = c.shape;
+    const x = inputs(c, seed);
+    const f = await gpuForward(gpu, c, x);
+    const T = x.T;
+    const dout = tensorFrom(gpu, x.dout, [T, H * D], 'dout');
+    const dq = createTensor(gpu, [T, H * D], 'f32', 'dq');
+    const dk = createTensor(gpu, [T, Hkv * D], 'f32', 'dk');
+    const dv = createTensor(gpu, [T, Hkv * D], 'f32', 'dv');
+    // Stale values must be overwritten (outputs are assigned, not accumulated).
+    for (const t of [dq, dk, dv]) writeTensor(gpu, t, new Float32Array(t.shape[0] * t.shape[1]).fill(7));
+    await gpu.guarded('attentionBackward', () =>
+      attentionBackward(gpu, dq, dk, dv, dout, f.q, f.k, f.v, f.out, f.lse, f.seg, c.shape));
+    const want = refForward(c, x);
+    const g = refBackward(c, x, want.out, want.lse);
+    expectClose(await readF32(gpu, dq), g.dq, TOL, 'dq');
+    expectClose(await readF32(gpu, dk), g.dk, TOL, 'dk');
+    expectClose(await readF32(gpu, dv), g.dv, TOL, 'dv');
+  };
+
+  for (const [path, get] of PATHS)
+    it.each(CASES.map((c) => [name(c), c] as const))(`matches the reference (${path}) at %s`, async (_n, c) => {
+      await run(await get(), c, 2 + x0(c));
+    });
+
+  it.each(CASES.filter((c) => c.shape.headDim === 128).map((c) => [name(c), c] as const))(
+    'matches the reference with 16 KiB of workgroup storage at %s', async (_n, c) => {
+      await run(await gpu16k(), c, 6);
+    });
+});
+
+describe('attentionBackwardRef', () => {
+  // Loss L = Σ dout ∘ out(q, k, v); check dL/dx by central differences on sampled elements.
+  const fdCases = CASES.filter((c) => c.shape.headDim <= 16 && c.segs.reduce((a, b) => a + b) > 1);
+  it.each(fdCases.map((c) => [name(c), c] as const))('matches central finite differences at %s', (_n, c) => {
+    const x = inputs(c, 3 + x0(c));
+    const q = Float64Array.from(x.q), k = Float64Array.from(x.k), v = Float64Array.from(x.v);
+    const f = refForward(c, { ...x, q, k, v });
+    const g = refBackward(c, { ...x, q, k, v }, f.out, f.lse);
+    const out = new Float64Array(q.length), lse = new Float64Array(c.shape.nHeads * x.T);
+    const loss = () => {
+      attentionForwardRef(out, lse, q, k, v, x.segIds, c.shape);
+      let s = 0;
+      for (let i = 0; i < out.length; i++) s += x.dout[i] * out[i];
+      return s;
+    };
+    const rng = new Rng(99);
+    const h = 1e-5;
+    for (const [xs, grad, what] of [[q, g.dq, 'dq'], [k, g.dk, 'dk'], [v, g.dv, 'dv']] as const) {
+      const idx = xs.length <= 64 ? [...xs.keys()] : Array.from({ length: 24 }, () => rng.int(xs.length));
+      const num = idx.map((i) => {
+        const x0v = xs[i];
+        xs[i] = x0v + h;
+        const up = loss();
+        xs[i] = x0v - h;
+        const down = loss();
+        xs[i] = x0v;
+        return (up - down) / (2 * h);
+      });
+      expectClose(idx.map((i) => grad[i]), num, FD_TOL, what);
+    }
   });
 });

@@ -90,7 +90,12 @@ export function parseLlamaConfig(json: unknown, file = 'config.json'): LlamaConf
     }
   }
   if (!isObj(json)) throw new Error(`${file}: expected a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}`);
-  const j = json;
+  // transformers ≥ 5 writes `rope_parameters` {rope_theta, rope_type, factor, ...} instead of
+  // `rope_theta` + `rope_scaling`: read it as the older pair.
+  const rp = json.rope_parameters;
+  const j: Record<string, unknown> = isObj(rp) && json.rope_scaling === undefined
+    ? { ...json, rope_theta: json.rope_theta ?? rp.rope_theta, rope_scaling: rp.rope_type === 'default' ? null : rp }
+    : json;
   const err = (field: string, what: string) => new ConfigError(file, field, what);
 
   const modelType = j.model_type;

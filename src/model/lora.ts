@@ -8,6 +8,7 @@ import { fill } from '../gpu/ops/elementwise';
 import { Rng } from '../util/rng';
 import type { ModelDims } from './activations';
 import type { Target } from './modules';
+import type { LoraHostWeights } from '../export/peft';
 
 export interface LoraModule {
   inF: number;
@@ -32,10 +33,8 @@ export interface LoraState extends LoraSettings {
   layers: Partial<Record<Target, LoraModule>>[]; // [L]
 }
 
-/** Host copy of the adapter (export, checkpoints, import). */
-export interface LoraHost extends LoraSettings {
-  layers: Partial<Record<Target, { A: Float32Array; B: Float32Array; inF: number; outF: number }>>[];
-}
+/** Host copy of the adapter (export, checkpoints, import): PEFT's layout, see export/peft.ts. */
+export type LoraHost = LoraHostWeights;
 
 export function moduleShape(d: ModelDims, t: Target): { inF: number; outF: number } {
   switch (t) {

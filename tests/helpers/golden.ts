@@ -6,25 +6,21 @@ import { openSafetensorsPath } from '../../src/model/safetensors.node';
 import type { SafetensorsFile } from '../../src/model/safetensors';
 import type { PackedBatch } from '../../src/model/batch';
 import type { LoraHost } from '../../src/model/lora';
-import { moduleKey, parseTargets, TARGETS } from '../../src/model/modules';
+import { importPeft } from '../../src/export/peft';
 
 export interface Golden {
   cfg: LlamaConfig;
   model: SafetensorsFile;
-  adapter: SafetensorsFile;
   golden: SafetensorsFile;
   json: { lengths: number[]; lora: { r: number; alpha: number } };
-  adapterConfig: { r: number; lora_alpha: number; target_modules: string[] };
 }
 
 export async function loadGolden(dir: string): Promise<Golden> {
   return {
     cfg: parseLlamaConfig(readFileSync(`${dir}/config.json`, 'utf8'), `${dir}/config.json`),
     model: await openSafetensorsPath(`${dir}/model.safetensors`),
-    adapter: await openSafetensorsPath(`${dir}/adapter/adapter_model.safetensors`),
     golden: await openSafetensorsPath(`${dir}/golden.safetensors`),
     json: JSON.parse(readFileSync(`${dir}/golden.json`, 'utf8')),
-    adapterConfig: JSON.parse(readFileSync(`${dir}/adapter/adapter_config.json`, 'utf8')),
   };
 }
 
@@ -39,19 +35,10 @@ export async function packGolden(g: Golden): Promise<PackedBatch> {
   return { ids: Int32Array.from(ids), labels: Int32Array.from(labels), positions: Int32Array.from(positions), segIds: Int32Array.from(segIds) };
 }
 
-export async function goldenLoraHost(g: Golden): Promise<LoraHost> {
-  const targets = parseTargets(g.adapterConfig.target_modules);
-  const layers: LoraHost['layers'] = [];
-  for (let l = 0; l < g.cfg.numHiddenLayers; l++) {
-    const mods: LoraHost['layers'][number] = {};
-    for (const t of TARGETS.filter((x) => targets.includes(x))) {
-      const key = `base_model.model.${moduleKey(l, t)}`;
-      const A = await g.adapter.readF32(`${key}.lora_A.weight`);
-      const B = await g.adapter.readF32(`${key}.lora_B.weight`);
-      const info = g.adapter.info(`${key}.lora_B.weight`);
-      mods[t] = { A, B, outF: info.shape[0], inF: A.length / g.adapterConfig.r };
-    }
-    layers.push(mods);
-  }
-  return { r: g.adapterConfig.r, alpha: g.adapterConfig.lora_alpha, dropout: 0, targets, layers };
+/** The golden adapter, read with the project's PEFT importer (peft 0.21's own output). */
+export async function goldenLoraHost(g: Golden, dir: string): Promise<LoraHost> {
+  return importPeft({
+    'adapter_config.json': new Uint8Array(readFileSync(`${dir}/adapter/adapter_config.json`)),
+    'adapter_model.safetensors': new Uint8Array(readFileSync(`${dir}/adapter/adapter_model.safetensors`)),
+  }, g.cfg);
 }

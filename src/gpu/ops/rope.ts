@@ -1,0 +1,95 @@
+// Llama 3.1 RoPE: inverse frequencies with rope_scaling {rope_type: 'llama3'} (as
+// transformers' _compute_llama3_parameters) and the in-place rotation of q or k.
+// Dimension letters: T tokens, H heads (query or KV heads), D head_dim.
+
+import type { Gpu } from '../core/context';
+import { check } from '../core/errors';
+import { numel, packUniform, type Tensor } from '../core/tensor';
+import code from '../../../shaders/rope.wgsl';
+import { grid1d } from './grid';
+import { checkBindable, checkTensor } from './guards';
+
+const WG = 256;
+
+export interface RopeScaling {
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
+}
+
+export interface RopeConfig {
+  headDim: number;
+  ropeTheta: number;
+  scaling?: RopeScaling | null; // rope_type 'llama3'; null/undefined = default RoPE
+}
+
+/**
+ * inv_freq [D/2]: 1 / theta^(2i/D), then llama3 scaling: wavelengths above
+ * original_max_position_embeddings / low_freq_factor are divided by `factor`, those below
+ * original / high_freq_factor are kept, and the band between is interpolated smoothly.
+ * Computed in f64 and stored as f32 (transformers computes in f32: values may differ by an ulp).
+ */
+export function ropeInvFreq(cfg: RopeConfig): Float32Array {
+  const D = cfg.headDim;
+  check(Number.isInteger(D) && D > 0 && D % 2 === 0, 'ropeInvFreq', `headDim must be a positive even integer, got ${D}`);
+  check(cfg.ropeTheta > 0, 'ropeInvFreq', `ropeTheta must be positive, got ${cfg.ropeTheta}`);
+  const out = new Float32Array(D / 2);
+  const s = cfg.scaling;
+  if (s) {
+    check(s.factor > 0 && s.highFreqFactor !== s.lowFreqFactor && s.originalMaxPositionEmbeddings > 0, 'ropeInvFreq',
+      `bad llama3 rope_scaling ${JSON.stringify(s)}`);
+  }
+  for (let i = 0; i < D / 2; i++) {
+    const inv = 1 / cfg.ropeTheta ** ((2 * i) / D);
+    if (!s) { out[i] = inv; continue; }
+    const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
+    const highFreqWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
+    const wavelen = (2 * Math.PI) / inv;
+    let v = wavelen > lowFreqWavelen ? inv / s.factor : inv;
+    const isMedium = !(wavelen < highFreqWavelen) && !(wavelen > lowFreqWavelen);
+    if (isMedium) {
+      const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+      v = ((1 - smooth) * v) / s.factor + smooth * v;
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+function rotate(gpu: Gpu, op: string, x: Tensor, positions: Tensor, invFreq: Tensor, nHeads: number, headDim: number, sgn: number): void {
+  check(Number.isInteger(nHeads) && nHeads > 0, op, `nHeads must be a positive integer, got ${nHeads}`);
+  check(Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0, op, `headDim must be a positive even integer, got ${headDim}`);
+  checkTensor(op, 'positions', positions, null, 'i32');
+  const T = numel(positions.shape);
+  checkTensor(op, 'x', x, T * nHeads * headDim);
+  checkTensor(op, 'invFreq', invFreq, headDim / 2);
+  checkBindable(gpu, op, x);
+  const n = (T * nHeads * headDim) / 2;
+  const u = gpu.uniform(packUniform([n, nHeads, headDim / 2, { f: sgn }]));
+  gpu.dispatch({ code, constants: { WG } }, [x.buffer, positions.buffer, invFreq.buffer, u], grid1d(gpu, Math.ceil(n / WG)));
+}
+
+/** Rotate x [T, H·D] in place by each token's position. */
+export function ropeForward(
+  gpu: Gpu,
+  x: Tensor, // [T, H·D] in place
+  positions: Tensor, // [T] i32
+  invFreq: Tensor, // [D/2] f32 from ropeInvFreq
+  nHeads: number,
+  headDim: number,
+): void {
+  rotate(gpu, 'ropeForward', x, positions, invFreq, nHeads, headDim, 1);
+}
+
+/** Gradient of ropeForward: rotate dx [T, H·D] in place by minus each token's angle. */
+export function ropeBackward(
+  gpu: Gpu,
+  dx: Tensor, // [T, H·D] in place
+  positions: Tensor, // [T] i32
+  invFreq: Tensor, // [D/2] f32
+  nHeads: number,
+  headDim: number,
+): void {
+  rotate(gpu, 'ropeBackward', dx, positions, invFreq, nHeads, headDim, -1);
+}

@@ -72,14 +72,17 @@ function inputs(c: Case, seed: number) {
   return { T, segIds, q: rng.floats(T * H * D, -3, 3), k: rng.floats(T * Hkv * D), v: rng.floats(T * Hkv * D), dout: rng.floats(T * H * D) };
 }
 
-function refForward(c: Case, x: ReturnType<typeof inputs>) {
+type Inputs = ReturnType<typeof inputs>;
+type HostInputs = Omit<Inputs, 'q' | 'k' | 'v'> & { q: ArrayLike<number>; k: ArrayLike<number>; v: ArrayLike<number> };
+
+function refForward(c: Case, x: HostInputs) {
   const { nHeads: H } = c.shape;
   const out = new Float64Array(x.q.length), lse = new Float64Array(H * x.T);
   attentionForwardRef(out, lse, x.q, x.k, x.v, x.segIds, c.shape);
   return { out, lse };
 }
 
-async function gpuForward(gpu: Gpu, c: Case, x: ReturnType<typeof inputs>) {
+async function gpuForward(gpu: Gpu, c: Case, x: Inputs) {
   const { nHeads: H, nKvHeads: Hkv, headDim: D } = c.shape;
   const T = x.T;
   const t = {
@@ -132,7 +135,7 @@ describe('tile choice', () => {
   });
 });
 
-function refBackward(c: Case, x: ReturnType<typeof inputs>, out: ArrayLike<number>, lse: ArrayLike<number>) {
+function refBackward(c: Case, x: HostInputs, out: ArrayLike<number>, lse: ArrayLike<number>) {
   const dq = new Float64Array(x.q.length), dk = new Float64Array(x.k.length), dv = new Float64Array(x.v.length);
   attentionBackwardRef(dq, dk, dv, x.dout, x.q, x.k, x.v, out, lse, x.segIds, c.shape);
   return { dq, dk, dv };
@@ -200,5 +203,66 @@ describe('attentionBackwardRef', () => {
       });
       expectClose(idx.map((i) => grad[i]), num, FD_TOL, what);
     }
+  });
+});
+
+describe('kvCacheWrite + attentionDecode', () => {
+  // One sequence fed in chunks (prefill, then single tokens and small batches); every chunk's
+  // output must equal the forward's rows for the same tokens, and the decode reference.
+  const decodeCases: [string, AttnShape, number[]][] = [
+    ['H=8 Hkv=2 D=16', S82_16, [5, 1, 3, 8, 1, 2]],
+    ['H=4 Hkv=1 D=8, len > 64', S41_8, [60, 1, 8, 1, 3]],
+    ['H=4 Hkv=1 D=128', S41_128, [4, 1, 2]],
+  ];
+  for (const [path, get] of PATHS)
+    it.each(decodeCases)(`matches the forward (${path}) at %s`, async (_n, shape, chunks) => {
+      const gpu = await get();
+      const { nHeads: H, nKvHeads: Hkv, headDim: D } = shape;
+      const T = chunks.reduce((a, b) => a + b);
+      const c: Case = { segs: [T], shape };
+      const x = inputs(c, 4 + T);
+      const full = await readF32(gpu, (await gpuForward(gpu, c, x)).out);
+      const C = Hkv * D, maxT = T + 3;
+      const kCache = createTensor(gpu, [maxT, C], 'f32', 'kCache');
+      const vCache = createTensor(gpu, [maxT, C], 'f32', 'vCache');
+      const kRef = new Float64Array(maxT * C), vRef = new Float64Array(maxT * C);
+      let pos = 0;
+      for (const B of chunks) {
+        const rows = (a: Float32Array, w: number) => a.slice(pos * w, (pos + B) * w);
+        const qB = rows(x.q, H * D), kB = rows(x.k, C), vB = rows(x.v, C);
+        const out = createTensor(gpu, [B, H * D], 'f32', 'out');
+        await gpu.guarded('decode', () => {
+          kvCacheWrite(gpu, kCache, vCache, tensorFrom(gpu, kB, [B, C], 'k'), tensorFrom(gpu, vB, [B, C], 'v'), pos);
+          attentionDecode(gpu, out, tensorFrom(gpu, qB, [B, H * D], 'q'), kCache, vCache, pos + B, shape);
+        });
+        kvCacheWriteRef(kRef, vRef, kB, vB, pos, C);
+        const want = new Float64Array(B * H * D);
+        attentionDecodeRef(want, qB, kRef, vRef, pos + B, shape);
+        const got = await readF32(gpu, out);
+        expectClose(got, want, TOL, `decode ref at pos ${pos}`);
+        expectClose(got, rows(full, H * D), TOL, `forward rows at pos ${pos}`);
+        pos += B;
+      }
+      expectClose((await readF32(gpu, kCache)).subarray(0, T * C), x.k, 0, 'kCache');
+      expectClose((await readF32(gpu, vCache)).subarray(0, T * C), x.v, 0, 'vCache');
+    });
+});
+
+describe('attention shape errors', () => {
+  it('refuses bad inputs before dispatch', async () => {
+    const gpu = await testGpu();
+    const s = S41_8;
+    const T = 5;
+    const t = (shape: number[], dtype: 'f32' | 'i32' = 'f32') => createTensor(gpu, shape, dtype);
+    const q = t([T, 32]), k = t([T, 8]), v = t([T, 8]), seg = t([T], 'i32');
+    expect(() => attentionForward(gpu, t([T, 32]), t([4, T]), q, k, v, t([T], 'f32'), s)).toThrow(/attentionForward: segIds must be i32/);
+    expect(() => attentionForward(gpu, t([T, 32]), t([4, T]), q, t([T, 16]), v, seg, s)).toThrow(/attentionForward: k has shape/);
+    expect(() => attentionForward(gpu, t([T, 32]), t([4, T]), q, k, v, seg, { ...s, nKvHeads: 3 })).toThrow(/multiple of nKvHeads/);
+    expect(() => attentionForward(gpu, q, t([4, T]), q, k, v, seg, s)).toThrow(/must not share a buffer/);
+    expect(() => attentionBackward(gpu, t([T, 32]), t([T, 8]), t([T, 8]), t([T, 32]), q, k, v, t([T, 32]), t([T, 4]), seg, s))
+      .toThrow(/attentionBackward: lse has shape/);
+    expect(() => kvCacheWrite(gpu, t([8, 8]), t([8, 8]), t([2, 8]), t([2, 8]), 7)).toThrow(/do not fit a cache of 8 rows/);
+    expect(() => attentionDecode(gpu, t([2, 32]), t([2, 32]), t([8, 8]), t([8, 8]), 1, s)).toThrow(/len 1 must be in/);
+    expect(() => attentionDecode(gpu, t([2, 32]), t([2, 32]), t([8, 8]), t([8, 8]), 9, s)).toThrow(/len 9 must be in/);
   });
 });

@@ -12,7 +12,7 @@ import { rmsnormBackward } from '../gpu/ops/rmsnorm';
 import { ropeBackward } from '../gpu/ops/rope';
 import { swigluBackward } from '../gpu/ops/swiglu';
 import { lseView, rows, type Activations, type LayerActs } from './activations';
-import { dropoutSeed, layerForward, type RunOptions } from './forward';
+import { batchAttention, dropoutSeed, layerForward, type RunOptions } from './forward';
 import { linearBackward } from './linear';
 import type { Target } from './modules';
 import type { ModelWeights } from './weights';
@@ -68,7 +68,7 @@ export function modelBackward(gpu: Gpu, w: ModelWeights, acts: Activations, T: n
     if (acts.recompute) {
       const out = l + 1 < w.dims.L ? acts.layers[l + 1].x : ws.out;
       // Recompute into the shared set; `out` is rewritten with the same values it holds.
-      layerForward(gpu, w, w.layers[l], l, acts.layers[l], rows(out, T), rows(ws.segIds, T), rows(ws.positions, T), T, run);
+      layerForward(gpu, w, w.layers[l], l, acts.layers[l], rows(out, T), batchAttention(gpu, w, rows(ws.segIds, T)), rows(ws.positions, T), T, run);
     }
     layerBackward(gpu, w, acts, l, T, run);
   }

@@ -46,9 +46,21 @@ export function projForward(
 }
 
 /** One decoder layer: reads a.x, writes every saved activation and `out` [T,C]. */
+/**
+ * How a layer attends: training/prefill run causal attention over the batch itself; decoding
+ * writes k, v into the layer's KV cache and attends over it (generate.ts).
+ */
+export type AttendFn = (l: number, out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor) => void;
+
+export function batchAttention(gpu: Gpu, w: ModelWeights, segIds: Tensor): AttendFn {
+  const d = w.dims;
+  return (_l, out, lse, q, k, v) =>
+    attentionForward(gpu, out, lse, q, k, v, segIds, { nHeads: d.H, nKvHeads: d.Hkv, headDim: d.D });
+}
+
 export function layerForward(
   gpu: Gpu, w: ModelWeights, lw: LayerWeights, l: number, a: LayerActs, out: Tensor,
-  segIds: Tensor, positions: Tensor, T: number, run: RunOptions,
+  attend: AttendFn, positions: Tensor, T: number, run: RunOptions,
 ): void {
   const d = w.dims;
   const mods = run.lora?.layers[l] ?? {};
@@ -64,7 +76,7 @@ export function layerForward(
   proj(vv, xn1, 'v_proj');
   ropeForward(gpu, q, positions, w.invFreq, d.H, d.D);
   ropeForward(gpu, k, positions, w.invFreq, d.Hkv, d.D);
-  attentionForward(gpu, attn, lseView(a.lse, T), q, k, vv, segIds, { nHeads: d.H, nKvHeads: d.Hkv, headDim: d.D });
+  attend(l, attn, lseView(a.lse, T), q, k, vv);
   copy(gpu, x2, x);
   proj(x2, attn, 'o_proj', true);
   rmsnormForward(gpu, xn2, rows(a.rstd2, T), x2, lw.postNorm, w.cfg.rmsNormEps);
@@ -76,13 +88,14 @@ export function layerForward(
 }
 
 /** Embedding → all layers → final norm. Leaves xf [T,C] in the workspace for the loss. */
-export function modelForward(gpu: Gpu, w: ModelWeights, acts: Activations, T: number, run: RunOptions): void {
+export function modelForward(gpu: Gpu, w: ModelWeights, acts: Activations, T: number, run: RunOptions, attend?: AttendFn): void {
   const ws = acts.ws;
-  const segIds = rows(ws.segIds, T), positions = rows(ws.positions, T);
+  const positions = rows(ws.positions, T);
+  const att = attend ?? batchAttention(gpu, w, rows(ws.segIds, T));
   embeddingGather(gpu, rows(acts.layers[0].x, T), rows(ws.ids, T), w.embed);
   for (let l = 0; l < w.dims.L; l++) {
     const out = l + 1 < w.dims.L ? acts.layers[l + 1].x : ws.out;
-    layerForward(gpu, w, w.layers[l], l, acts.layers[l], rows(out, T), segIds, positions, T, run);
+    layerForward(gpu, w, w.layers[l], l, acts.layers[l], rows(out, T), att, positions, T, run);
   }
   rmsnormForward(gpu, rows(ws.xf, T), rows(ws.rstdF, T), rows(ws.out, T), w.finalNorm, w.cfg.rmsNormEps);
 }

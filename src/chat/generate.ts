@@ -1,0 +1,90 @@
+// Text generation with a KV cache on the GPU: one prefill over the prompt (the training
+// forward with k, v written into the cache), then one decode step per new token (T = 1,
+// attention over the cache). Only the last row's logits [V] are read back for sampling.
+// Adapter on/off is a per-call choice (lora null = base model) on the same loaded weights.
+
+import type { Gpu } from '../gpu/core/context';
+import { createTensor, readF32, writeTensor, type Tensor } from '../gpu/core/tensor';
+import { attentionDecode, attentionForward, kvCacheWrite } from '../gpu/ops/attention';
+import { matmul16 } from '../gpu/ops/w16';
+import { rows, type Activations } from '../model/activations';
+import { modelForward, type AttendFn } from '../model/forward';
+import { copyRows } from '../model/loss';
+import type { LoraState } from '../model/lora';
+import type { ModelWeights } from '../model/weights';
+import { Rng } from '../util/rng';
+import { sampleToken, type SamplingOptions } from './sampling';
+
+export interface KvCache {
+  maxCtx: number;
+  k: Tensor[]; // [L] × [maxCtx, Hkv*D]
+  v: Tensor[]; // [L] × [maxCtx, Hkv*D]
+}
+
+export function allocKvCache(gpu: Gpu, w: ModelWeights, maxCtx: number): KvCache {
+  const d = w.dims, c = d.Hkv * d.D;
+  const k: Tensor[] = [], v: Tensor[] = [];
+  for (let l = 0; l < d.L; l++) {
+    k.push(createTensor(gpu, [maxCtx, c], 'f32', `kv.k${l}`));
+    v.push(createTensor(gpu, [maxCtx, c], 'f32', `kv.v${l}`));
+  }
+  return { maxCtx, k, v };
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  maxNewTokens: number;
+  stopIds: readonly number[];
+  seed: number;
+  /** Checked between tokens; set `cancel` to stop. */
+  control?: { cancel: boolean };
+}
+
+function attendWithCache(gpu: Gpu, w: ModelWeights, kv: KvCache, start: number, T: number, segIds: Tensor): AttendFn {
+  const d = w.dims, shape = { nHeads: d.H, nKvHeads: d.Hkv, headDim: d.D };
+  return (l, out, lse, q, k, v) => {
+    kvCacheWrite(gpu, kv.k[l], kv.v[l], k, v, start);
+    if (start === 0) attentionForward(gpu, out, lse, q, k, v, segIds, shape);
+    else attentionDecode(gpu, out, q, kv.k[l], kv.v[l], start + T, shape);
+  };
+}
+
+/** Run T tokens starting at position `start` through the model, filling the cache; logits of the last row. */
+async function step(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Activations, kv: KvCache, ids: number[], start: number): Promise<Float32Array> {
+  const T = ids.length, ws = acts.ws;
+  writeTensor(gpu, ws.ids, Int32Array.from(ids));
+  writeTensor(gpu, ws.positions, Int32Array.from(ids, (_, i) => start + i));
+  writeTensor(gpu, ws.segIds, new Int32Array(T));
+  modelForward(gpu, w, acts, T, { lora, train: false, seed: 0 }, attendWithCache(gpu, w, kv, start, T, rows(ws.segIds, T)));
+  copyRows(gpu, ws.xChunk, 0, ws.xf, T - 1, 1, w.dims.C);
+  matmul16(gpu, rows(ws.logits, 1), rows(ws.xChunk, 1), w.lmHead);
+  const all = await readF32(gpu, ws.logits);
+  return all.slice(0, w.dims.V);
+}
+
+/**
+ * Generate up to maxNewTokens after `prompt`, yielding each token id as soon as it is known.
+ * Prefill runs in chunks of at most acts.maxT tokens.
+ */
+export async function* generate(
+  gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Activations, kv: KvCache,
+  prompt: readonly number[], o: GenerateOptions,
+): AsyncGenerator<number> {
+  if (prompt.length === 0) throw new Error('generate: the prompt is empty');
+  if (prompt.length + o.maxNewTokens > kv.maxCtx)
+    throw new Error(`generate: prompt (${prompt.length}) + max new tokens (${o.maxNewTokens}) exceed the context of ${kv.maxCtx} tokens`);
+  const rng = new Rng(o.seed);
+  const context = [...prompt];
+  let logits: Float32Array | null = null;
+  for (let s = 0; s < prompt.length; s += acts.maxT) {
+    const chunk = prompt.slice(s, s + acts.maxT);
+    logits = await step(gpu, w, lora, acts, kv, chunk, s);
+  }
+  for (let n = 0; n < o.maxNewTokens; n++) {
+    if (o.control?.cancel) return;
+    const id = sampleToken(logits!, context, o, rng);
+    yield id;
+    if (o.stopIds.includes(id)) return;
+    context.push(id);
+    if (n + 1 < o.maxNewTokens) logits = await step(gpu, w, lora, acts, kv, [id], context.length - 1);
+  }
+}

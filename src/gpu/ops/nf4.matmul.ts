@@ -1,0 +1,84 @@
+// NF4 matmuls with fused dequantization (re-exported by nf4.ts):
+//   nf4Matmul          y [M, N] (+)= x [M, K] · Wᵀ   (tiled; GEMV path for M ≤ 4)
+//   nf4MatmulBackward  dx [M, K] (+)= dy [M, N] · W  (tiled)
+// W [N, K] NF4. A W too large for one binding is processed in row chunks (forward: column
+// ranges of y; backward: reduction ranges, accumulated into dx).
+
+import type { Gpu } from '../core/context';
+import { check, GpuError } from '../core/errors';
+import { packUniform, type Tensor } from '../core/tensor';
+import commonCode from '../../../shaders/nf4_common.wgsl';
+import loadCode from '../../../shaders/nf4_gemm_load.wgsl';
+import coreCode from '../../../shaders/nf4_gemm_core.wgsl';
+import gemvCode from '../../../shaders/nf4_gemv.wgsl';
+import { grid1d } from './grid';
+import { bindingLimit, nf4Bindings, offsetAlignment, rowChunks } from './nf4.chunks';
+import type { Nf4Weight } from './nf4';
+
+const GEMM_CODE = loadCode + commonCode + coreCode;
+const GEMV_CODE = gemvCode + commonCode;
+const TILE = 64; // BM = BN of nf4_gemm_core.wgsl
+const BK = 32;
+const GEMV_WG = 256;
+const GEMV_TPR = 64;
+/** Largest M that takes the GEMV path. */
+export const NF4_GEMV_MAX_M = 4;
+
+function checkBinding(gpu: Gpu, t: Tensor, op: string): void {
+  if (t.buffer.size > bindingLimit(gpu))
+    throw new GpuError('limit', `${op}: ${t.label} (${t.buffer.size} bytes) exceeds maxStorageBufferBindingSize ${bindingLimit(gpu)}; process fewer tokens at a time`);
+}
+
+function chunks(gpu: Gpu, w: Nf4Weight, op: string) {
+  // packed offsets row0·K/2 must be multiples of the offset alignment
+  return rowChunks(w.rows, w.cols, 0.5, bindingLimit(gpu), 2 * offsetAlignment(gpu), op);
+}
+
+/** y [M, N] (+)= x [M, K] · Wᵀ. */
+export function nf4Matmul(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: { accumulate?: boolean; gemv?: boolean } = {}): void {
+  const N = w.rows, K = w.cols;
+  check(x.dtype === 'f32' && y.dtype === 'f32', 'nf4Matmul', 'x and y must be f32');
+  check(x.shape.length === 2 && x.shape[1] === K, 'nf4Matmul', `x must be [M, ${K}], got [${x.shape}]`);
+  const M = x.shape[0];
+  check(M > 0, 'nf4Matmul', 'M must be positive');
+  check(y.shape.length === 2 && y.shape[0] === M && y.shape[1] === N, 'nf4Matmul', `y must be [${M}, ${N}], got [${y.shape}]`);
+  checkBinding(gpu, x, 'nf4Matmul');
+  checkBinding(gpu, y, 'nf4Matmul');
+  const acc = opts.accumulate ? 1 : 0;
+  const dq = w.doubleQuant ? 1 : 0;
+  const aligned = K % 8 === 0 ? 1 : 0;
+  const useGemv = opts.gemv ?? M <= NF4_GEMV_MAX_M;
+  check(!useGemv || M <= NF4_GEMV_MAX_M, 'nf4Matmul', `the GEMV path takes M ≤ ${NF4_GEMV_MAX_M}, got ${M}`);
+  for (const c of chunks(gpu, w, 'nf4Matmul')) {
+    const wb = nf4Bindings(gpu, w, c.row0, c.rows);
+    if (useGemv) {
+      const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, c.row0 * K, dq]));
+      gpu.dispatch({ code: GEMV_CODE, constants: { WG: GEMV_WG, TPR: GEMV_TPR, ALIGNED: aligned } },
+        [y.buffer, x.buffer, u, ...wb], grid1d(gpu, Math.ceil(c.rows / (GEMV_WG / GEMV_TPR))));
+    } else {
+      const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, K, 0, K, c.rows, c.row0 * K, dq]));
+      gpu.dispatch({ code: GEMM_CODE, constants: { BK, BWD: 0, ALIGNED: aligned } },
+        [y.buffer, x.buffer, u, ...wb], [Math.ceil(c.rows / TILE), Math.ceil(M / TILE)]);
+    }
+  }
+}
+
+/** dx [M, K] (+)= dy [M, N] · W. */
+export function nf4MatmulBackward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight, opts: { accumulate?: boolean } = {}): void {
+  const N = w.rows, K = w.cols;
+  check(dx.dtype === 'f32' && dy.dtype === 'f32', 'nf4MatmulBackward', 'dx and dy must be f32');
+  check(dy.shape.length === 2 && dy.shape[1] === N, 'nf4MatmulBackward', `dy must be [M, ${N}], got [${dy.shape}]`);
+  const M = dy.shape[0];
+  check(M > 0, 'nf4MatmulBackward', 'M must be positive');
+  check(dx.shape.length === 2 && dx.shape[0] === M && dx.shape[1] === K, 'nf4MatmulBackward', `dx must be [${M}, ${K}], got [${dx.shape}]`);
+  checkBinding(gpu, dx, 'nf4MatmulBackward');
+  checkBinding(gpu, dy, 'nf4MatmulBackward');
+  const dq = w.doubleQuant ? 1 : 0;
+  const aligned = K % 8 === 0 ? 1 : 0;
+  chunks(gpu, w, 'nf4MatmulBackward').forEach((c, i) => {
+    const acc = i > 0 || opts.accumulate ? 1 : 0;
+    const u = gpu.uniform(packUniform([M, K, c.rows, acc, K, 0, N, c.row0, K, c.rows, c.row0 * K, dq]));
+    gpu.dispatch({ code: GEMM_CODE, constants: { BK, BWD: 1, ALIGNED: aligned } },
+      [dx.buffer, dy.buffer, u, ...nf4Bindings(gpu, w, c.row0, c.rows)], [Math.ceil(K / TILE), Math.ceil(M / TILE)]);
+  });
+}

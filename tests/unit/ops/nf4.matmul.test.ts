@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { Gpu } from '../../../src/gpu/core/context';
+import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
+import { nf4Matmul, nf4MatmulBackward, nf4Upload } from '../../../src/gpu/ops/nf4';
+import { nf4MatmulBackwardRef, nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
+import { Rng } from '../../../src/util/rng';
+import { testGpu } from '../../helpers/gpu';
+import { expectClose } from '../../helpers/compare';
+
+const TOL = 1e-5;
+
+function setup(M: number, N: number, K: number, dq: boolean, seed: number) {
+  const rng = new Rng(seed);
+  const h = nf4QuantizeRef(rng.floats(N * K), N, K, { doubleQuant: dq });
+  return { h, x: rng.floats(M * K), dy: rng.floats(M * N), y0: rng.floats(M * N), dx0: rng.floats(M * K) };
+}
+
+async function checkForward(gpu: Gpu, M: number, N: number, K: number, dq: boolean, gemv?: boolean) {
+  const { h, x, y0 } = setup(M, N, K, dq, M * 7 + N * 13 + K);
+  const w = nf4Upload(gpu, h);
+  for (const accumulate of [false, true]) {
+    const y = tensorFrom(gpu, y0, [M, N]);
+    nf4Matmul(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, gemv });
+    const want = Float64Array.from(y0);
+    nf4MatmulRef(want, x, h, M, accumulate);
+    expectClose(await readF32(gpu, y), want, TOL, `forward ${M}x${N}x${K} dq=${dq} acc=${accumulate}`);
+  }
+}
+
+async function checkBackward(gpu: Gpu, M: number, N: number, K: number, dq: boolean) {
+  const { h, dy, dx0 } = setup(M, N, K, dq, M * 5 + N * 3 + K);
+  const w = nf4Upload(gpu, h);
+  for (const accumulate of [false, true]) {
+    const dx = tensorFrom(gpu, dx0, [M, K]);
+    nf4MatmulBackward(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate });
+    const want = Float64Array.from(dx0);
+    nf4MatmulBackwardRef(want, dy, h, M, accumulate);
+    expectClose(await readF32(gpu, dx), want, TOL, `backward ${M}x${N}x${K} dq=${dq} acc=${accumulate}`);
+  }
+}
+
+// Odd shapes (not multiples of the 64×64×32 tile), K both unaligned (element path) and % 8 = 0.
+const SHAPES: [number, number, number][] = [
+  [5, 7, 9], [17, 33, 65], [65, 63, 130], [67, 129, 96], [9, 70, 264], [70, 65, 1], [33, 1, 77],
+];
+
+describe.each([
+  ['default features', {}],
+  ['no f16, no subgroups', { f16: true, subgroups: true }],
+] as const)('nf4 matmul (%s)', (_name, disable) => {
+  it.each(SHAPES)('forward matches the reference at M=%i N=%i K=%i', async (M, N, K) => {
+    const gpu = await testGpu(disable);
+    await checkForward(gpu, M, N, K, false);
+    await checkForward(gpu, M, N, K, true);
+  });
+
+  it.each(SHAPES)('backward matches the reference at M=%i N=%i K=%i', async (M, N, K) => {
+    const gpu = await testGpu(disable);
+    await checkBackward(gpu, M, N, K, false);
+    await checkBackward(gpu, M, N, K, true);
+  });
+
+  it.each([[1, 37, 72], [2, 130, 200], [3, 65, 67], [4, 9, 1000]])('GEMV path matches at M=%i N=%i K=%i', async (M, N, K) => {
+    const gpu = await testGpu(disable);
+    await checkForward(gpu, M, N, K, false, true);
+    await checkForward(gpu, M, N, K, true, true);
+    await checkForward(gpu, M, N, K, true, false); // the tiled path at small M too
+  });
+});
+
+describe('nf4 matmul limits', () => {
+  it('splits W by rows over the binding limit (forward, backward, GEMV)', async () => {
+    const base = await testGpu();
+    const gpu = new Gpu(base.device, { ...base.info, limits: { ...base.info.limits, maxStorageBufferBindingSize: 4096 } });
+    const M = 6, N = 100, K = 128; // packed 6.4 KB: chunks of 60 rows (3.75 KB)
+    await checkForward(gpu, M, N, K, true);
+    await checkForward(gpu, 2, N, K, false, true);
+    await checkBackward(gpu, M, N, K, true);
+  });
+
+  it('refuses mismatched shapes before dispatch', async () => {
+    const gpu = await testGpu();
+    const w = nf4Upload(gpu, nf4QuantizeRef(new Float32Array(6 * 64), 6, 64));
+    expect(() => nf4Matmul(gpu, createTensor(gpu, [3, 6]), createTensor(gpu, [3, 63]), w)).toThrow(/nf4Matmul: x/);
+    expect(() => nf4Matmul(gpu, createTensor(gpu, [3, 5]), createTensor(gpu, [3, 64]), w)).toThrow(/nf4Matmul: y/);
+    expect(() => nf4MatmulBackward(gpu, createTensor(gpu, [3, 64]), createTensor(gpu, [2, 6]), w)).toThrow(/nf4MatmulBackward/);
+    expect(() => nf4Matmul(gpu, createTensor(gpu, [9, 6]), createTensor(gpu, [9, 64]), w, { gemv: true })).toThrow(/GEMV/);
+  });
+});

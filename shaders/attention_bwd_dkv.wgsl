@@ -24,13 +24,14 @@ override HD: u32 = 64;  // head dim D
 override BR: u32 = 16;  // query rows per tile
 override BC: u32 = 16;  // key rows per workgroup
 override WG: u32 = 64;  // threads per workgroup
+override KS: u32 = HD + 1u; // row stride of [*, D] tiles: padded so rows start in different banks
 
-var<workgroup> Ks: array<f32, BC * HD>;  // [BC, D]
-var<workgroup> Vs: array<f32, BC * HD>;  // [BC, D]
-var<workgroup> dKs: array<f32, BC * HD>; // [BC, D] Σ dS·(q·scale)
-var<workgroup> dVs: array<f32, BC * HD>; // [BC, D] Σ P·dout
-var<workgroup> Qs: array<f32, BR * HD>;  // [BR, D] q · scale
-var<workgroup> dOs: array<f32, BR * HD>; // [BR, D]
+var<workgroup> Ks: array<f32, BC * KS>;  // [BC, D]
+var<workgroup> Vs: array<f32, BC * KS>;  // [BC, D]
+var<workgroup> dKs: array<f32, BC * KS>; // [BC, D] Σ dS·(q·scale)
+var<workgroup> dVs: array<f32, BC * KS>; // [BC, D] Σ P·dout
+var<workgroup> Qs: array<f32, BR * KS>;  // [BR, D] q · scale
+var<workgroup> dOs: array<f32, BR * KS>; // [BR, D]
 var<workgroup> Ps: array<f32, BR * BC>;  // [BR, BC]
 var<workgroup> dSs: array<f32, BR * BC>; // [BR, BC]
 var<workgroup> rowLse: array<f32, BR>;
@@ -69,10 +70,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       x = k[at];
       y = v[at];
     }
-    Ks[i] = x;
-    Vs[i] = y;
-    dKs[i] = 0.0;
-    dVs[i] = 0.0;
+    Ks[i + c] = x;
+    Vs[i + c] = y;
+    dKs[i + c] = 0.0;
+    dVs[i + c] = 0.0;
   }
   for (var c = tid; c < BC; c += WG) {
     var s = 0;
@@ -99,8 +100,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           x = q[at];
           y = dout[at];
         }
-        Qs[i] = x * p.scale;
-        dOs[i] = y;
+        Qs[i + r] = x * p.scale;
+        dOs[i + r] = y;
       }
       for (var r = tid; r < BR; r += WG) {
         var l = 0.0;
@@ -127,8 +128,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           var s = 0.0;
           var dp = 0.0;
           for (var d = 0u; d < HD; d++) {
-            s += Qs[r * HD + d] * Ks[c * HD + d];
-            dp += dOs[r * HD + d] * Vs[c * HD + d];
+            s += Qs[r * KS + d] * Ks[c * KS + d];
+            dp += dOs[r * KS + d] * Vs[c * KS + d];
           }
           pr = exp(s - rowLse[r]);
           ds = pr * (dp - rowDi[r]);
@@ -140,14 +141,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var i = tid; i < BC * HD; i += WG) {
         let c = i / HD;
         let d = i % HD;
-        var av = dVs[i];
-        var ak = dKs[i];
+        var av = dVs[i + c];
+        var ak = dKs[i + c];
         for (var r = 0u; r < BR; r++) {
-          av += Ps[r * BC + c] * dOs[r * HD + d];
-          ak += dSs[r * BC + c] * Qs[r * HD + d];
+          av += Ps[r * BC + c] * dOs[r * KS + d];
+          ak += dSs[r * BC + c] * Qs[r * KS + d];
         }
-        dVs[i] = av;
-        dKs[i] = ak;
+        dVs[i + c] = av;
+        dKs[i + c] = ak;
       }
       workgroupBarrier();
     }
@@ -157,8 +158,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let c = i / HD;
     if (c < nc) {
       let at = (k0 + c) * kStride + g * HD + i % HD;
-      dk[at] = dKs[i];
-      dv[at] = dVs[i];
+      dk[at] = dKs[i + c];
+      dv[at] = dVs[i + c];
     }
   }
 }

@@ -22,11 +22,12 @@ override HD: u32 = 64;  // head dim D
 override BR: u32 = 16;  // query rows per workgroup
 override BC: u32 = 16;  // key rows per tile
 override WG: u32 = 64;  // threads per workgroup
+override KS: u32 = HD + 1u; // row stride of [*, D] tiles: padded so rows start in different banks
 
-var<workgroup> Qs: array<f32, BR * HD>;  // [BR, D] q · scale
-var<workgroup> dOs: array<f32, BR * HD>; // [BR, D]
-var<workgroup> dQs: array<f32, BR * HD>; // [BR, D] Σ dS·k (unscaled)
-var<workgroup> KVs: array<f32, BC * HD>; // [BC, D] V tile, then K tile
+var<workgroup> Qs: array<f32, BR * KS>;  // [BR, D] q · scale
+var<workgroup> dOs: array<f32, BR * KS>; // [BR, D]
+var<workgroup> dQs: array<f32, BR * KS>; // [BR, D] Σ dS·k (unscaled)
+var<workgroup> KVs: array<f32, BC * KS>; // [BC, D] V tile, then K tile
 var<workgroup> Ss: array<f32, BR * BC>;  // [BR, BC] dP, then dS
 var<workgroup> rowLse: array<f32, BR>;
 var<workgroup> rowDi: array<f32, BR>;
@@ -62,9 +63,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       x = q[at];
       y = dout[at];
     }
-    Qs[i] = x * p.scale;
-    dOs[i] = y;
-    dQs[i] = 0.0;
+    Qs[i + r] = x * p.scale;
+    dOs[i + r] = y;
+    dQs[i + r] = 0.0;
   }
   for (var r = tid; r < BR; r += WG) {
     var l = 0.0;
@@ -93,7 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let c = i / HD;
       var x = 0.0;
       if (c < nc) { x = v[(j0 + c) * kStride + g * HD + i % HD]; }
-      KVs[i] = x;
+      KVs[i + c] = x;
     }
     for (var c = tid; c < BC; c += WG) {
       var s = 0;
@@ -105,7 +106,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = i / BC;
       let c = i % BC;
       var s = 0.0;
-      for (var d = 0u; d < HD; d++) { s += dOs[r * HD + d] * KVs[c * HD + d]; }
+      for (var d = 0u; d < HD; d++) { s += dOs[r * KS + d] * KVs[c * KS + d]; }
       Ss[i] = s;
     }
     workgroupBarrier();
@@ -113,7 +114,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let c = i / HD;
       var x = 0.0;
       if (c < nc) { x = k[(j0 + c) * kStride + g * HD + i % HD]; }
-      KVs[i] = x;
+      KVs[i + c] = x;
     }
     workgroupBarrier();
     for (var i = tid; i < BR * BC; i += WG) { // dS = P ∘ (dP - D_i), same (r, c) per thread
@@ -123,7 +124,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var ds = 0.0;
       if (ok) {
         var s = 0.0;
-        for (var d = 0u; d < HD; d++) { s += Qs[r * HD + d] * KVs[c * HD + d]; }
+        for (var d = 0u; d < HD; d++) { s += Qs[r * KS + d] * KVs[c * KS + d]; }
         ds = exp(s - rowLse[r]) * (Ss[i] - rowDi[r]);
       }
       Ss[i] = ds;
@@ -132,15 +133,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var i = tid; i < BR * HD; i += WG) {
       let r = i / HD;
       let d = i % HD;
-      var acc = dQs[i];
-      for (var c = 0u; c < BC; c++) { acc += Ss[r * BC + c] * KVs[c * HD + d]; }
-      dQs[i] = acc;
+      var acc = dQs[i + r];
+      for (var c = 0u; c < BC; c++) { acc += Ss[r * BC + c] * KVs[c * KS + d]; }
+      dQs[i + r] = acc;
     }
     workgroupBarrier();
   }
 
   for (var i = tid; i < BR * HD; i += WG) {
     let r = i / HD;
-    if (r < nq) { dq[(q0 + r) * qStride + h * HD + i % HD] = dQs[i] * p.scale; }
+    if (r < nq) { dq[(q0 + r) * qStride + h * HD + i % HD] = dQs[i + r] * p.scale; }
   }
 }

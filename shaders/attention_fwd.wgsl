@@ -25,12 +25,13 @@ override HD: u32 = 64;  // head dim D
 override BR: u32 = 16;  // query rows per workgroup
 override BC: u32 = 16;  // key rows per tile
 override WG: u32 = 64;  // threads per workgroup
+override KS: u32 = HD + 1u; // row stride of [*, D] tiles: padded so rows start in different banks
 
 const NEG: f32 = -1e30; // "minus infinity" kept finite (WGSL does not promise IEEE infinities)
 
-var<workgroup> Qs: array<f32, BR * HD>;  // [BR, D] q · scale
-var<workgroup> Os: array<f32, BR * HD>;  // [BR, D] unnormalised output accumulator
-var<workgroup> KVs: array<f32, BC * HD>; // [BC, D] current K tile, then V tile
+var<workgroup> Qs: array<f32, BR * KS>;  // [BR, D] q · scale
+var<workgroup> Os: array<f32, BR * KS>;  // [BR, D] unnormalised output accumulator
+var<workgroup> KVs: array<f32, BC * KS>; // [BC, D] current K tile, then V tile
 var<workgroup> Ss: array<f32, BR * BC>;  // [BR, BC] scores, then probabilities
 var<workgroup> rowM: array<f32, BR>;
 var<workgroup> rowL: array<f32, BR>;
@@ -63,8 +64,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let r = i / HD;
     var x = 0.0;
     if (r < nq) { x = q[(q0 + r) * qStride + h * HD + i % HD]; }
-    Qs[i] = x * p.scale;
-    Os[i] = 0.0;
+    Qs[i + r] = x * p.scale;
+    Os[i + r] = 0.0;
   }
   for (var r = tid; r < BR; r += WG) {
     rowM[r] = NEG;
@@ -86,7 +87,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let c = i / HD;
       var x = 0.0;
       if (c < nc) { x = k[(j0 + c) * kStride + g * HD + i % HD]; }
-      KVs[i] = x;
+      KVs[i + c] = x;
     }
     for (var c = tid; c < BC; c += WG) {
       var s = 0;
@@ -98,7 +99,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = i / BC;
       let c = i % BC;
       var s = 0.0;
-      for (var d = 0u; d < HD; d++) { s += Qs[r * HD + d] * KVs[c * HD + d]; }
+      for (var d = 0u; d < HD; d++) { s += Qs[r * KS + d] * KVs[c * KS + d]; }
       let ok = r < nq && c < nc && j0 + c <= q0 + r + p.qOff && colSeg[c] == rowSeg[r];
       Ss[i] = select(NEG, s, ok);
     }
@@ -123,22 +124,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let c = i / HD;
       var x = 0.0;
       if (c < nc) { x = v[(j0 + c) * kStride + g * HD + i % HD]; }
-      KVs[i] = x; // K is no longer read: the score loop finished before the last barrier
+      KVs[i + c] = x; // K is no longer read: the score loop finished before the last barrier
     }
     workgroupBarrier();
     for (var i = tid; i < BR * HD; i += WG) {
       let r = i / HD;
       let d = i % HD;
-      var acc = Os[i] * rowA[r];
-      for (var c = 0u; c < BC; c++) { acc += Ss[r * BC + c] * KVs[c * HD + d]; }
-      Os[i] = acc;
+      var acc = Os[i + r] * rowA[r];
+      for (var c = 0u; c < BC; c++) { acc += Ss[r * BC + c] * KVs[c * KS + d]; }
+      Os[i + r] = acc;
     }
     workgroupBarrier();
   }
 
   for (var i = tid; i < BR * HD; i += WG) {
     let r = i / HD;
-    if (r < nq) { out[(q0 + r) * qStride + h * HD + i % HD] = Os[i] / rowL[r]; }
+    if (r < nq) { out[(q0 + r) * qStride + h * HD + i % HD] = Os[i + r] / rowL[r]; }
   }
   if (p.writeLse != 0u) {
     for (var r = tid; r < nq; r += WG) { lse[h * p.Tq + q0 + r] = rowM[r] + log(rowL[r]); }

@@ -25,14 +25,18 @@ const TILE_CANDIDATES: [number, number][] = [
   [32, 32], [32, 16], [16, 32], [16, 16], [16, 8], [8, 16], [8, 8], [8, 4], [4, 8], [4, 4], [2, 2], [1, 1],
 ];
 
-/** Workgroup bytes of each kernel for tiles (a, b) and head dim D (mirrors the WGSL declarations). */
+/**
+ * Workgroup bytes of each kernel for tiles (a, b) and head dim D (mirrors the WGSL declarations;
+ * [*, D] tiles have a padded row stride of D + 1 floats against shared-memory bank conflicts).
+ */
 export const ATTN_SMEM = {
   // fwd/decode, (BR, BC): Qs, Os [BR,D]; KVs [BC,D]; Ss [BR,BC]; 4 per-row, 1 per-col, vec2
-  fwd: (br: number, bc: number, d: number) => 4 * (2 * br * d + bc * d + br * bc + 4 * br + bc + 2),
+  fwd: (br: number, bc: number, d: number) => 4 * (2 * br * (d + 1) + bc * (d + 1) + br * bc + 4 * br + bc + 2),
   // dq, (BR, BC): Qs, dOs, dQs [BR,D]; KVs [BC,D]; Ss [BR,BC]; 3 per-row, 1 per-col, vec2
-  dq: (br: number, bc: number, d: number) => 4 * (3 * br * d + bc * d + br * bc + 3 * br + bc + 2),
+  dq: (br: number, bc: number, d: number) => 4 * (3 * br * (d + 1) + bc * (d + 1) + br * bc + 3 * br + bc + 2),
   // dkv, (BC, BR): Ks, Vs, dKs, dVs [BC,D]; Qs, dOs [BR,D]; Ps, dSs [BR,BC]; 3 per-row, 1 per-col, vec2
-  dkv: (bc: number, br: number, d: number) => 4 * (4 * bc * d + 2 * br * d + 2 * br * bc + 3 * br + bc + 2),
+  dkv: (bc: number, br: number, d: number) =>
+    4 * (4 * bc * (d + 1) + 2 * br * (d + 1) + 2 * br * bc + 3 * br + bc + 2),
 };
 
 /** Largest tile pair from the candidates whose workgroup storage fits the device limit. */

@@ -1,40 +1,211 @@
 // The one API the UI talks to. Runs in a Web Worker (workers/engine.worker.ts exposes it with
-// comlink) and headless in Node (CLI, bench). It owns the GPU device; only scalars, tokens,
-// reports and files cross this boundary. Each area lives in its own module; this file only
-// wires them to one device.
+// comlink) and headless in Node (CLI, bench). It owns the GPU device and all model, LoRA and
+// optimizer state; only scalars, tokens, reports and files cross this boundary. Each area
+// lives in its own module; the methods here only wire them to one device.
 
 import { Gpu } from './gpu/core/context';
 import type { AcquireOptions, GpuInfo } from './gpu/core/acquire';
 import { GpuError } from './gpu/core/errors';
 import { runSelftest, type SelftestResult } from './gpu/selftest';
+import { loadLlama3Tokenizer, prepareDataset, type DataReport, type PrepareOptions, type PreparedDataset, type Tokenizer, type ChatMessage } from './data';
+import { demoModelSource, folderModelSource, type ModelSource } from './model/source';
+import { blobSource, type ByteSource } from './model/safetensors';
+import { loadWeights, type LoadProgress, type ModelWeights } from './model/weights';
+import { planMemory } from './model/plan';
+import { readLoraWeights, setLoraWeights } from './model/lora';
+import { parseTargets } from './model/modules';
+import { resolveTrainConfig, type TrainConfig } from './train/config';
+import { START, train, type TrainControl, type TrainEvent } from './train/loop';
+import { allocTraining, trainData, type TrainState } from './train/session';
+import { loadLatestValid, restoreLora, type CheckpointStore, type LoopPosition } from './train/checkpoint';
+import { allocKvCache, generate, type KvCache } from './chat/generate';
+import type { SamplingOptions } from './chat/sampling';
+import { exportPeftZip, importPeft } from './export/peft';
+import { evaluateSplit, type EvalOptions, type EvalResult } from './eval/run';
 
-export type { GpuInfo, SelftestResult };
+export type { GpuInfo, SelftestResult, TrainEvent, TrainConfig, DataReport, LoadProgress, EvalResult };
 
-export interface EngineError {
-  kind: string;
-  message: string;
-}
+export interface EngineError { kind: string; message: string }
 
-/** Errors cross comlink as plain objects with a kind; rethrow them typed on the other side. */
+/** Errors cross comlink as plain objects with a kind; the UI shows `message`. */
 export function toEngineError(e: unknown): EngineError {
   if (e instanceof GpuError) return { kind: e.kind, message: e.message };
   return { kind: 'error', message: e instanceof Error ? e.message : String(e) };
 }
 
+export interface ModelSummary {
+  name: string;
+  layers: number; hidden: number; vocab: number; heads: number; kvHeads: number;
+  quant: 'nf4' | 'w16';
+  gpuBytes: number;
+}
+
+export interface DataPreview { report: DataReport; sample: { row: number; topic: string; user: string; assistant: string }[] }
+
+export interface ChatOptions extends SamplingOptions { maxNewTokens: number; seed: number; useAdapter: boolean }
+
 export class Engine {
-  private constructor(readonly gpu: Gpu) {}
+  private model: { source: ModelSource; weights: ModelWeights } | null = null;
+  private tokenizer: Tokenizer | null = null;
+  private dataset: PreparedDataset | null = null;
+  private training: (TrainState & { cfg: TrainConfig; position: LoopPosition; runId: string }) | null = null;
+  private control: TrainControl = { pause: false, cancel: false };
+  private chatControl = { cancel: false };
+  private kv: KvCache | null = null;
 
-  static async create(gpuApi: GPU | undefined, opts?: AcquireOptions): Promise<Engine> {
-    return new Engine(await Gpu.create(gpuApi, opts));
+  private constructor(readonly gpu: Gpu, private store: CheckpointStore | null) {}
+
+  static async create(gpuApi: GPU | undefined, opts?: AcquireOptions & { store?: CheckpointStore }): Promise<Engine> {
+    return new Engine(await Gpu.create(gpuApi, opts), opts?.store ?? null);
   }
 
-  /** Adapter, features and limits of the device in use. */
-  gpuInfo(): GpuInfo {
-    return this.gpu.info;
+  gpuInfo(): GpuInfo { return this.gpu.info; }
+
+  selftest(): Promise<SelftestResult> { return runSelftest(this.gpu); }
+
+  gpuMemoryBytes(): number { return this.gpu.allocatedBytes; }
+
+  // ---- model -------------------------------------------------------------------------------------
+
+  loadDemoModel(onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
+    return demoModelSource(0).then((s) => this.loadModel(s, 'w16', onProgress));
   }
 
-  /** NF4 matmul on this GPU against the CPU reference: max error and time. */
-  selftest(): Promise<SelftestResult> {
-    return runSelftest(this.gpu);
+  /** An HF folder picked or dropped in the browser: config.json + safetensors (+ index). */
+  async loadModelFiles(files: File[], quant: 'nf4' | 'w16', onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
+    const map = new Map<string, ByteSource>(files.map((f) => [f.name, blobSource(f, f.name)]));
+    return this.loadModel(await folderModelSource('local folder', map), quant, onProgress);
+  }
+
+  private async loadModel(source: ModelSource, quant: 'nf4' | 'w16', onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
+    this.unloadModel();
+    const before = this.gpu.allocatedBytes;
+    const weights = await this.gpu.guarded('loading the model', () => loadWeights(this.gpu, source.config, source.reader, { quant, onProgress }));
+    this.model = { source, weights };
+    this.tokenizer ??= await loadLlama3Tokenizer();
+    const c = source.config;
+    return { name: source.name, layers: c.numHiddenLayers, hidden: c.hiddenSize, vocab: c.vocabSize, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, quant, gpuBytes: this.gpu.allocatedBytes - before };
+  }
+
+  private unloadModel(): void {
+    // Buffers are released with the device's garbage collection; drop every reference.
+    this.model = null; this.training = null; this.kv = null;
+  }
+
+  /** The memory plan for the loaded model (or a config) at a training setting. */
+  memoryPlan(cfg: Partial<TrainConfig> = {}) {
+    if (!this.model) throw new Error('load a model first');
+    const c = resolveTrainConfig(cfg);
+    return planMemory(this.model.source.config, { seq: c.seqLen, batch: c.batchSize, r: c.r, targets: c.targets, recompute: c.recompute, doubleQuant: true, lmHead: 'bf16' });
+  }
+
+  // ---- data --------------------------------------------------------------------------------------
+
+  async prepareData(csv: Uint8Array | string, opts: PrepareOptions = {}): Promise<DataPreview> {
+    this.tokenizer ??= await loadLlama3Tokenizer();
+    this.dataset = prepareDataset(csv, this.tokenizer, { packTokens: 512, ...opts });
+    const sample = this.dataset.examples.slice(0, 20).map((e) => ({
+      row: e.row, topic: e.topic,
+      user: e.messages.find((m) => m.role === 'user')?.content ?? '',
+      assistant: e.messages.find((m) => m.role === 'assistant')?.content ?? '',
+    }));
+    return { report: this.dataset.report, sample };
+  }
+
+  // ---- training ----------------------------------------------------------------------------------
+
+  /** Start a new run (or continue the current one after a pause) until done, paused or cancelled. */
+  async train(cfgPartial: Partial<TrainConfig>, onEvent: (e: TrainEvent) => void, runId = `run-${Date.now()}`): Promise<LoopPosition> {
+    const m = this.requireModel();
+    if (!this.dataset) throw new Error('prepare a dataset first (Data section)');
+    if (!this.training || this.training.runId !== runId) {
+      const cfg = resolveTrainConfig(cfgPartial);
+      this.training = { ...allocTraining(this.gpu, m.weights, cfg), cfg, position: START, runId };
+    }
+    const t = this.training;
+    this.control = { pause: false, cancel: false };
+    t.position = await train({ gpu: this.gpu, weights: m.weights, lora: t.lora, acts: t.acts, opt: t.opt, store: this.store, runId },
+      t.cfg, trainData(this.dataset), this.control, onEvent, t.position);
+    return t.position;
+  }
+
+  /** Continue a run from its newest valid checkpoint (after a reload or a device loss). */
+  async resumeFromCheckpoint(runId: string, onEvent: (e: TrainEvent) => void): Promise<LoopPosition> {
+    const m = this.requireModel();
+    if (!this.store) throw new Error('no checkpoint storage in this engine');
+    const ck = await loadLatestValid(this.store, runId);
+    if (!ck) throw new Error(`run ${runId} has no valid checkpoint`);
+    this.training = { ...allocTraining(this.gpu, m.weights, ck.meta.config), cfg: ck.meta.config, position: ck.meta.position, runId };
+    await restoreLora(this.gpu, this.training.lora, ck.file);
+    return this.train(ck.meta.config, onEvent, runId);
+  }
+
+  pauseTraining(): void { this.control.pause = true; }
+  cancelTraining(): void { this.control.cancel = true; }
+
+  // ---- chat --------------------------------------------------------------------------------------
+
+  /** Stream an answer to a conversation; returns the full text. Adapter on/off per call. */
+  async chat(messages: ChatMessage[], o: ChatOptions, onToken: (text: string) => void): Promise<{ text: string; tokens: number; trimmedTurns: number }> {
+    const m = this.requireModel();
+    const tok = this.tokenizer!;
+    const acts = this.training?.acts ?? allocTraining(this.gpu, m.weights, resolveTrainConfig({ seqLen: 256, r: 8, dropout: 0 })).acts;
+    const maxCtx = Math.min(m.source.config.maxPositionEmbeddings, 4096);
+    this.kv ??= allocKvCache(this.gpu, m.weights, maxCtx);
+    // Trim the oldest turns (the system prompt stays) until prompt + answer fit the context.
+    const sys = messages[0]?.role === 'system' ? [messages[0]] : [];
+    let turns = messages.slice(sys.length), trimmed = 0;
+    let ids = tok.encodeChat([...sys, ...turns], { addGenerationPrompt: true });
+    while (ids.length + o.maxNewTokens > maxCtx && turns.length > 1) {
+      turns = turns.slice(turns[0].role === 'user' && turns[1]?.role === 'assistant' ? 2 : 1);
+      trimmed++;
+      ids = tok.encodeChat([...sys, ...turns], { addGenerationPrompt: true });
+    }
+    if (ids.length + o.maxNewTokens > maxCtx) throw new Error(`the message is too long: ${ids.length} tokens + ${o.maxNewTokens} new exceed the ${maxCtx}-token context`);
+    this.chatControl = { cancel: false };
+    const lora = o.useAdapter ? this.training?.lora ?? null : null;
+    const out: number[] = [];
+    let text = '';
+    for await (const id of generate(this.gpu, m.weights, lora, acts, this.kv, ids, { ...o, stopIds: tok.eosIds, control: this.chatControl })) {
+      if (tok.eosIds.includes(id)) break;
+      out.push(id);
+      const next = tok.decode(out, { skipSpecialTokens: true });
+      onToken(next.slice(text.length));
+      text = next;
+    }
+    return { text, tokens: out.length, trimmedTurns: trimmed };
+  }
+
+  stopChat(): void { this.chatControl.cancel = true; }
+
+  // ---- evaluation and export ---------------------------------------------------------------------
+
+  async evaluate(o: EvalOptions, onProgress?: (done: number, total: number) => void): Promise<EvalResult> {
+    const m = this.requireModel();
+    if (!this.dataset) throw new Error('prepare a dataset first (Data section)');
+    const acts = this.training?.acts ?? allocTraining(this.gpu, m.weights, resolveTrainConfig({ seqLen: 512, r: 8 })).acts;
+    const lora = o.useAdapter ? this.training?.lora ?? null : null;
+    return evaluateSplit({ gpu: this.gpu, weights: m.weights, lora, acts, tokenizer: this.tokenizer!, dataset: this.dataset, kv: (this.kv ??= allocKvCache(this.gpu, m.weights, 2048)) }, o, onProgress);
+  }
+
+  async exportPeft(): Promise<Uint8Array> {
+    const m = this.requireModel();
+    if (!this.training) throw new Error('train or import an adapter first');
+    return exportPeftZip(await readLoraWeights(this.gpu, this.training.lora), { config: m.source.config, baseModelNameOrPath: m.source.name });
+  }
+
+  /** Import a PEFT adapter (zip or folder files) to chat with, evaluate or continue training. */
+  async importAdapter(input: Uint8Array | Record<string, Uint8Array>): Promise<{ r: number; alpha: number; targets: string[] }> {
+    const m = this.requireModel();
+    const host = await importPeft(input, m.source.config);
+    const cfg = resolveTrainConfig({ ...(this.training?.cfg ?? {}), r: host.r, alpha: host.alpha, dropout: host.dropout, targets: parseTargets(host.targets) });
+    this.training = { ...allocTraining(this.gpu, m.weights, cfg), cfg, position: START, runId: `import-${Date.now()}` };
+    setLoraWeights(this.gpu, this.training.lora, host);
+    return { r: host.r, alpha: host.alpha, targets: host.targets };
+  }
+
+  private requireModel() {
+    if (!this.model) throw new Error('load a model first (Model section)');
+    return this.model;
   }
 }

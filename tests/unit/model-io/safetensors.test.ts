@@ -62,7 +62,7 @@ describe('safetensors writer', () => {
       const info = st.info(x.name);
       expect((info.begin - st.dataStart) % { F32: 4, BF16: 2, F16: 2, U8: 1, I32: 4, I64: 8 }[x.dtype]).toBe(0);
     }
-    const f = sample()[0].data;
+    const f = sample()[0].data as Float32Array;
     expect(await st.readF32('w.f32')).toEqual(f);
     const fromBf = await st.readF32('w.bf16');
     const fromF16 = await st.readF32('w.f16');

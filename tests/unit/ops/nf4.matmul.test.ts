@@ -4,6 +4,7 @@ import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor'
 import { nf4Matmul, nf4MatmulBackward, nf4Upload } from '../../../src/gpu/ops/nf4';
 import { nf4MatmulBackwardRef, nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
 import { Rng } from '../../../src/util/rng';
+import { runSelftest } from '../../../src/gpu/selftest';
 import { testGpu } from '../../helpers/gpu';
 import { expectClose } from '../../helpers/compare';
 
@@ -85,5 +86,15 @@ describe('nf4 matmul limits', () => {
     expect(() => nf4Matmul(gpu, createTensor(gpu, [3, 5]), createTensor(gpu, [3, 64]), w)).toThrow(/nf4Matmul: y/);
     expect(() => nf4MatmulBackward(gpu, createTensor(gpu, [3, 64]), createTensor(gpu, [2, 6]), w)).toThrow(/nf4MatmulBackward/);
     expect(() => nf4Matmul(gpu, createTensor(gpu, [9, 6]), createTensor(gpu, [9, 64]), w, { gemv: true })).toThrow(/GEMV/);
+  });
+});
+
+describe('runSelftest', () => {
+  it.each([[[20, 70, 136]], [[2, 33, 64]]] as const)('passes on this GPU at %j', async (shape) => {
+    const r = await runSelftest(await testGpu(), { shape: [...shape], iters: 2 });
+    expect(r.ok).toBe(true);
+    expect(r.maxError).toBeLessThan(1e-5);
+    expect(r.ms).toBeGreaterThan(0);
+    expect(r.path).toMatch(shape[0] <= 4 ? /gemv/ : /tiled/);
   });
 });

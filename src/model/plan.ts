@@ -4,7 +4,8 @@
 // Letters: N = batch·seq tokens of a micro-batch, C = hidden, F = intermediate, H/Hkv = heads,
 // D = head_dim, V = vocab, L = layers, r = LoRA rank, R = cross-entropy rows per chunk.
 // All GPU activations are f32 (the WGSL kernels compute in f32); u8 arrays round up to 4 bytes
-// because WGSL storage buffers are read as u32.
+// because WGSL storage buffers are read as u32. The activation/workspace rows mirror the engine's
+// activationTable (src/model/activations.ts).
 
 import { NESTED_BLOCK, NF4_BLOCK } from '../gpu/ops/nf4.types';
 import { LINEAR_MODULES, linearShapes, normalizeTargets, type LinearModule, type LlamaConfig } from './config';
@@ -129,21 +130,23 @@ export function planMemory(cfg: LlamaConfig, opts: PlanOptions): MemoryPlan {
   for (const [name, n] of perLayer) bindings.push([`act.${name}`, n * f32]);
   if (opts.recompute) {
     parts['activations.layer_inputs'] = L * N * C * f32; // x of every layer
-    parts['activations.recompute_layer'] = layerBytes; // one layer's full set, rebuilt in backward
+    parts['activations.recompute_layer'] = layerBytes - N * C * f32; // one layer's set (less x), rebuilt in backward
   } else {
     parts['activations.saved'] = L * layerBytes;
   }
-  parts['activations.final'] = (N * C + N) * f32; // final norm output [N, C] + rstd [N]
+  // out [N, C] residual after the last layer, xf [N, C] final norm output, rstdF [N], nll [N]
+  parts['activations.final'] = (2 * N * C + 2 * N) * f32;
 
   // ---- backward workspace: one layer's activation gradients (reused layer to layer) -----------
   parts['backward.workspace'] =
-    (2 * N * C /* dx residual stream, dxn */ + 2 * N * H * D /* dq, dattn */ + 2 * N * Hkv * D /* dk, dv */ +
-      2 * N * F /* dgate, dup (dh in place) */ + N * r /* d(xa) of one module */) * f32;
+    (2 * N * C /* dRes, dC (norm-output grad) [N, C] */ + 2 * N * H * D /* dQ, dAttn */ + 2 * N * Hkv * D /* dK, dV */ +
+      3 * N * F /* dG, dU, dH [N, F] */ + N * r /* LoRA scratch [N, r] */) * f32;
   parts['attention.workspace'] = H * N * f32; // delta = rowsum(dO∘O) [H, N]; tiles live in workgroup memory
   // ---- cross-entropy over the vocabulary in chunks of R rows: logits [R, V] (gradient in place) ---
-  parts['cross_entropy.workspace'] = (R * V + 2 * N) * f32; // + per-row loss and lse [N]
+  // logits [R, V] (overwritten by dLogits), xChunk and dxChunk [R, C], targets and nll of the chunk [R]
+  parts['cross_entropy.workspace'] = (R * V + 2 * R * C + 2 * R) * f32;
   bindings.push(['cross_entropy.logits', R * V * f32]);
-  parts['inputs'] = 4 * N * 4; // ids, labels, positions, segIds: i32 [N]
+  parts['inputs'] = 4 * N * 4; // ids, targets, positions, segIds: i32 [N]
 
   const totalBytes = Object.values(parts).reduce((a, b) => a + b, 0);
   const [largestBindingName, largestBinding] = bindings.reduce((a, b) => (b[1] > a[1] ? b : a));

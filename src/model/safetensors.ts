@@ -292,6 +292,12 @@ export class ShardedSafetensors {
   async readF32(name: string): Promise<Float32Array> {
     return (await this.shardOf(name)).readF32(name);
   }
+  async readRows(name: string, row0: number, nRows: number) {
+    return (await this.shardOf(name)).readRows(name, row0, nRows);
+  }
+  async readBytes(name: string, byteOffset = 0, byteLength?: number): Promise<Uint8Array> {
+    return (await this.shardOf(name)).readBytes(name, byteOffset, byteLength);
+  }
 }
 
 // ---- 16-bit float conversions --------------------------------------------------------------------

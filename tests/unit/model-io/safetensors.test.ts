@@ -156,6 +156,7 @@ describe('byte sources and sharded models', () => {
     expect(sh.shardFiles()).toEqual(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
     expect(await sh.readF32('w.f32')).toEqual(a.data);
     expect([...(await sh.read('w.i32')).data as Int32Array]).toEqual([-1, 0, 2 ** 31 - 1]);
+    expect([...(await sh.readRows('w.bf16', 2, 1)).data as Uint16Array]).toEqual([...(b.data as Uint16Array).subarray(4, 6)]);
 
     const lying = ShardedSafetensors.fromIndex({ weight_map: { 'w.f32': 'model-00002-of-00002.safetensors' } }, (f) => nodeFileSource(join(dir, f)));
     await expect(lying.read('w.f32')).rejects.toThrow(/says "w\.f32" is in model-00002-of-00002\.safetensors, but .* has no such tensor/);

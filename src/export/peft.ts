@@ -259,3 +259,15 @@ export async function importPeft(input: Uint8Array | Record<string, Uint8Array>,
       }
   return { r: ac.r, alpha: ac.alpha, dropout: ac.dropout, targets: ac.targets, layers };
 }
+
+/** Browser helper: the File objects of a picked/dropped folder (or a single zip) → importPeft input. */
+export async function filesToPeftInput(files: Iterable<Blob & { name: string }>): Promise<Uint8Array | Record<string, Uint8Array>> {
+  const list = [...files];
+  if (list.length === 1 && list[0].name.endsWith('.zip')) return new Uint8Array(await list[0].arrayBuffer());
+  const out: Record<string, Uint8Array> = {};
+  for (const f of list) {
+    const base = f.name.split('/').pop()!;
+    if (base === 'adapter_config.json' || base === 'adapter_model.safetensors' || base === 'adapter_model.bin') out[base] = new Uint8Array(await f.arrayBuffer());
+  }
+  return out;
+}

@@ -2,7 +2,7 @@ import { unzipSync, zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { DEMO_CONFIG } from '../../../src/model/demo';
 import { bytesSource, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../../src/model/safetensors';
-import { adapterConfig, exportPeftFiles, exportPeftZip, importPeft, peftTensorName } from '../../../src/export/peft';
+import { adapterConfig, exportPeftFiles, exportPeftZip, filesToPeftInput, importPeft, peftTensorName } from '../../../src/export/peft';
 import { randomLora } from './lora-fixture';
 
 // Every key peft 0.13's LoraConfig.to_dict() writes (runtime_config removed), sorted as save_pretrained does.
@@ -53,6 +53,9 @@ describe('PEFT adapter export', () => {
     const nested = zipSync({ 'my-run': { 'adapter_config.json': unzipSync(zip)['adapter_config.json'], 'adapter_model.safetensors': unzipSync(zip)['adapter_model.safetensors'] } });
     expect(await importPeft(nested, DEMO_CONFIG)).toEqual(w);
     expect(await importPeft(exportPeftFiles(w), DEMO_CONFIG)).toEqual(w);
+    const asFiles = Object.entries(exportPeftFiles(w)).map(([n, b]) => new File([b.slice()], n));
+    expect(await importPeft(await filesToPeftInput([...asFiles, new File(['x'], 'README.md')]), DEMO_CONFIG)).toEqual(w);
+    expect(await importPeft(await filesToPeftInput([new File([zip.slice()], 'adapter.zip')]), DEMO_CONFIG)).toEqual(w);
   });
 
   it('declares layers without LoRA with layers_to_transform and reads them back', async () => {

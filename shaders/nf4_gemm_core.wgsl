@@ -6,7 +6,8 @@
 // Workgroup 16×16 computes a BM×BN tile of O, TM×TN outputs per invocation (strided by 16 so
 // workgroup-memory reads are conflict-free), stepping BK along R through workgroup tiles
 // (A transposed, both padded by one column against bank conflicts). f32 accumulation.
-// TM/TN size private arrays, which WGSL requires to be const; BK is an override.
+// TM/TN size private arrays, which WGSL requires to be const, so the wrapper prepends the tile
+// shape as consts: `const TM = 4u; const TN = 4u;` (64×64) or 8u/8u (128×128); BK is an override.
 
 struct Params {
   M: u32,      // rows of O and A
@@ -28,10 +29,8 @@ struct Params {
 @group(0) @binding(2) var<uniform> p: Params;
 // The loader's weight bindings follow from slot 3.
 
-const TM = 4u;
-const TN = 4u;
-const BM = 64u; // 16·TM
-const BN = 64u; // 16·TN
+const BM = 16u * TM;
+const BN = 16u * TN;
 override BK: u32 = 32;
 override BWD: bool = false;
 override ALIGNED: bool = true; // K % 8 == 0 (NF4) / K % 2 == 0 (16-bit): whole words per row
@@ -45,7 +44,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
   init_b(t);
   let m0 = wid.y * BM;
   let c0 = wid.x * BN;
-  var acc: array<f32, 16>; // TM·TN
+  var acc: array<f32, TM * TN>;
   for (var r0 = 0u; r0 < p.R; r0 += BK) {
     for (var i = t; i < BM * BK; i += 256u) {
       let mm = i / BK;
@@ -59,8 +58,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
     load_b(t, r0, c0);
     workgroupBarrier();
     for (var rr = 0u; rr < BK; rr++) {
-      var a: array<f32, 4>;
-      var b: array<f32, 4>;
+      var a: array<f32, TM>;
+      var b: array<f32, TN>;
       for (var i = 0u; i < TM; i++) { a[i] = As[rr * (BM + 1u) + lid.y + 16u * i]; }
       for (var j = 0u; j < TN; j++) { b[j] = Bs[rr * (BN + 1u) + lid.x + 16u * j]; }
       for (var i = 0u; i < TM; i++) {

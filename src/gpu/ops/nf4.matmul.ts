@@ -15,10 +15,18 @@ import { grid1d } from './grid';
 import { bindingLimit, nf4Bindings, offsetAlignment, rowChunks } from './nf4.chunks';
 import type { Nf4Weight } from './nf4';
 
-const GEMM_CODE = loadCode + commonCode + coreCode;
+/** Tile shapes of nf4_gemm_core.wgsl: BM = BN = 16·TM, register block TM×TN per invocation. */
+const TILES = {
+  64: { size: 64, code: 'const TM = 4u; const TN = 4u;\n' + loadCode + commonCode + coreCode, bk: 32 },
+  128: { size: 128, code: 'const TM = 8u; const TN = 8u;\n' + loadCode + commonCode + coreCode, bk: 16 },
+} as const;
+export type GemmTile = keyof typeof TILES;
+
+/** 128×128 tiles once they give enough workgroups to fill a large GPU, else 64×64. */
+export function pickTile(M: number, NO: number): GemmTile {
+  return Math.ceil(M / 128) * Math.ceil(NO / 128) >= 256 ? 128 : 64;
+}
 const GEMV_CODE = gemvCode + commonCode;
-const TILE = 64; // BM = BN of nf4_gemm_core.wgsl
-const BK = 32;
 const GEMV_WG = 256;
 const GEMV_TPR = 64;
 /** Largest M that takes the GEMV path. */
@@ -35,7 +43,7 @@ function chunks(gpu: Gpu, w: Nf4Weight, op: string) {
 }
 
 /** y [M, N] (+)= x [M, K] · Wᵀ. */
-export function nf4Matmul(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: { accumulate?: boolean; gemv?: boolean } = {}): void {
+export function nf4Matmul(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: { accumulate?: boolean; gemv?: boolean; tile?: GemmTile } = {}): void {
   const N = w.rows, K = w.cols;
   check(x.dtype === 'f32' && y.dtype === 'f32', 'nf4Matmul', 'x and y must be f32');
   check(x.shape.length === 2 && x.shape[1] === K, 'nf4Matmul', `x must be [M, ${K}], got [${x.shape}]`);
@@ -57,14 +65,15 @@ export function nf4Matmul(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: { 
         [y.buffer, x.buffer, u, ...wb], grid1d(gpu, Math.ceil(c.rows / (GEMV_WG / GEMV_TPR))));
     } else {
       const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, K, 0, K, c.rows, c.row0 * K, dq]));
-      gpu.dispatch({ code: GEMM_CODE, constants: { BK, BWD: 0, ALIGNED: aligned } },
-        [y.buffer, x.buffer, u, ...wb], [Math.ceil(c.rows / TILE), Math.ceil(M / TILE)]);
+      const t = TILES[opts.tile ?? pickTile(M, c.rows)];
+      gpu.dispatch({ code: t.code, constants: { BK: t.bk, BWD: 0, ALIGNED: aligned } },
+        [y.buffer, x.buffer, u, ...wb], [Math.ceil(c.rows / t.size), Math.ceil(M / t.size)]);
     }
   }
 }
 
 /** dx [M, K] (+)= dy [M, N] · W. */
-export function nf4MatmulBackward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight, opts: { accumulate?: boolean } = {}): void {
+export function nf4MatmulBackward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight, opts: { accumulate?: boolean; tile?: GemmTile } = {}): void {
   const N = w.rows, K = w.cols;
   check(dx.dtype === 'f32' && dy.dtype === 'f32', 'nf4MatmulBackward', 'dx and dy must be f32');
   check(dy.shape.length === 2 && dy.shape[1] === N, 'nf4MatmulBackward', `dy must be [M, ${N}], got [${dy.shape}]`);
@@ -78,7 +87,8 @@ export function nf4MatmulBackward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight
   chunks(gpu, w, 'nf4MatmulBackward').forEach((c, i) => {
     const acc = i > 0 || opts.accumulate ? 1 : 0;
     const u = gpu.uniform(packUniform([M, K, c.rows, acc, K, 0, N, c.row0, K, c.rows, c.row0 * K, dq]));
-    gpu.dispatch({ code: GEMM_CODE, constants: { BK, BWD: 1, ALIGNED: aligned } },
-      [dx.buffer, dy.buffer, u, ...nf4Bindings(gpu, w, c.row0, c.rows)], [Math.ceil(K / TILE), Math.ceil(M / TILE)]);
+    const t = TILES[opts.tile ?? pickTile(M, K)];
+    gpu.dispatch({ code: t.code, constants: { BK: t.bk, BWD: 1, ALIGNED: aligned } },
+      [dx.buffer, dy.buffer, u, ...nf4Bindings(gpu, w, c.row0, c.rows)], [Math.ceil(K / t.size), Math.ceil(M / t.size)]);
   });
 }

@@ -17,6 +17,7 @@ import embedCode from '../../../shaders/w16_embed.wgsl';
 import { grid1d } from './grid';
 import { bindingLimit, offsetAlignment, rowChunks, slice } from './nf4.chunks';
 import type { Format16 } from './w16.ref';
+import { pickTile, type GemmTile } from './nf4.matmul';
 
 export type { Format16 } from './w16.ref';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToW16, w16ToF32 } from './w16.ref';
@@ -28,11 +29,14 @@ export interface Weight16 {
   data: Tensor; // u32 [ceil(rows·cols/2)]: element 2i in the low 16 bits of word i
 }
 
-const GEMM_CODE = loadCode + commonCode + coreCode;
+/** Tile shapes of nf4_gemm_core.wgsl: BM = BN = 16·TM, register block TM×TN per invocation. */
+const TILES = {
+  64: { size: 64, code: 'const TM = 4u; const TN = 4u;\n' + loadCode + commonCode + coreCode, bk: 32 },
+  128: { size: 128, code: 'const TM = 8u; const TN = 8u;\n' + loadCode + commonCode + coreCode, bk: 16 },
+} as const;
+
 const GEMV_CODE = gemvCode + commonCode;
 const EMBED_CODE = embedCode + commonCode;
-const TILE = 64;
-const BK = 32;
 const GEMV_WG = 256;
 const GEMV_TPR = 64;
 export const W16_GEMV_MAX_M = 4;
@@ -71,7 +75,7 @@ function checkBinding(gpu: Gpu, t: Tensor, op: string): void {
 }
 
 /** y [M, N] (+)= x [M, K] · Wᵀ. */
-export function matmul16(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: { accumulate?: boolean; gemv?: boolean } = {}): void {
+export function matmul16(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: { accumulate?: boolean; gemv?: boolean; tile?: GemmTile } = {}): void {
   const N = w.rows, K = w.cols;
   check(x.dtype === 'f32' && y.dtype === 'f32', 'matmul16', 'x and y must be f32');
   check(x.shape.length === 2 && x.shape[1] === K, 'matmul16', `x must be [M, ${K}], got [${x.shape}]`);
@@ -92,14 +96,15 @@ export function matmul16(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: { ac
         [y.buffer, x.buffer, u, wSlice(w, c.row0, c.rows)], grid1d(gpu, Math.ceil(c.rows / (GEMV_WG / GEMV_TPR))));
     } else {
       const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, K, 0, K, c.rows, 0, f16]));
-      gpu.dispatch({ code: GEMM_CODE, constants: { BK, BWD: 0, ALIGNED: aligned } },
-        [y.buffer, x.buffer, u, wSlice(w, c.row0, c.rows)], [Math.ceil(c.rows / TILE), Math.ceil(M / TILE)]);
+      const t = TILES[opts.tile ?? pickTile(M, c.rows)];
+      gpu.dispatch({ code: t.code, constants: { BK: t.bk, BWD: 0, ALIGNED: aligned } },
+        [y.buffer, x.buffer, u, wSlice(w, c.row0, c.rows)], [Math.ceil(c.rows / t.size), Math.ceil(M / t.size)]);
     }
   }
 }
 
 /** dx [M, K] (+)= dy [M, N] · W. */
-export function matmul16Backward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Weight16, opts: { accumulate?: boolean } = {}): void {
+export function matmul16Backward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Weight16, opts: { accumulate?: boolean; tile?: GemmTile } = {}): void {
   const N = w.rows, K = w.cols;
   check(dx.dtype === 'f32' && dy.dtype === 'f32', 'matmul16Backward', 'dx and dy must be f32');
   check(dy.shape.length === 2 && dy.shape[1] === N, 'matmul16Backward', `dy must be [M, ${N}], got [${dy.shape}]`);
@@ -113,8 +118,9 @@ export function matmul16Backward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Weight16, 
   chunks(gpu, w, 'matmul16Backward').forEach((c, i) => {
     const acc = i > 0 || opts.accumulate ? 1 : 0;
     const u = gpu.uniform(packUniform([M, K, c.rows, acc, K, 0, N, c.row0, K, c.rows, 0, f16]));
-    gpu.dispatch({ code: GEMM_CODE, constants: { BK, BWD: 1, ALIGNED: aligned } },
-      [dx.buffer, dy.buffer, u, wSlice(w, c.row0, c.rows)], [Math.ceil(K / TILE), Math.ceil(M / TILE)]);
+    const t = TILES[opts.tile ?? pickTile(M, K)];
+    gpu.dispatch({ code: t.code, constants: { BK: t.bk, BWD: 1, ALIGNED: aligned } },
+      [dx.buffer, dy.buffer, u, wSlice(w, c.row0, c.rows)], [Math.ceil(K / t.size), Math.ceil(M / t.size)]);
   });
 }
 

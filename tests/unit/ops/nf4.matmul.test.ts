@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Gpu } from '../../../src/gpu/core/context';
 import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
 import { nf4Matmul, nf4MatmulBackward, nf4Upload } from '../../../src/gpu/ops/nf4';
+import { pickTile } from '../../../src/gpu/ops/nf4.matmul';
 import { nf4MatmulBackwardRef, nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
 import { Rng } from '../../../src/util/rng';
 import { runSelftest } from '../../../src/gpu/selftest';
@@ -19,30 +20,31 @@ function setup(M: number, N: number, K: number, dq: boolean, seed: number) {
 async function checkForward(gpu: Gpu, M: number, N: number, K: number, dq: boolean, gemv?: boolean) {
   const { h, x, y0 } = setup(M, N, K, dq, M * 7 + N * 13 + K);
   const w = nf4Upload(gpu, h);
-  for (const accumulate of [false, true]) {
+  for (const [accumulate, tile] of [[false, 64], [true, 64], [false, 128], [true, 128]] as const) {
+    if (gemv && tile === 128) continue;
     const y = tensorFrom(gpu, y0, [M, N]);
-    nf4Matmul(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, gemv });
+    nf4Matmul(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, gemv, tile });
     const want = Float64Array.from(y0);
     nf4MatmulRef(want, x, h, M, accumulate);
-    expectClose(await readF32(gpu, y), want, TOL, `forward ${M}x${N}x${K} dq=${dq} acc=${accumulate}`);
+    expectClose(await readF32(gpu, y), want, TOL, `forward ${M}x${N}x${K} dq=${dq} acc=${accumulate} tile=${tile}`);
   }
 }
 
 async function checkBackward(gpu: Gpu, M: number, N: number, K: number, dq: boolean) {
   const { h, dy, dx0 } = setup(M, N, K, dq, M * 5 + N * 3 + K);
   const w = nf4Upload(gpu, h);
-  for (const accumulate of [false, true]) {
+  for (const [accumulate, tile] of [[false, 64], [true, 64], [false, 128], [true, 128]] as const) {
     const dx = tensorFrom(gpu, dx0, [M, K]);
-    nf4MatmulBackward(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate });
+    nf4MatmulBackward(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, tile });
     const want = Float64Array.from(dx0);
     nf4MatmulBackwardRef(want, dy, h, M, accumulate);
-    expectClose(await readF32(gpu, dx), want, TOL, `backward ${M}x${N}x${K} dq=${dq} acc=${accumulate}`);
+    expectClose(await readF32(gpu, dx), want, TOL, `backward ${M}x${N}x${K} dq=${dq} acc=${accumulate} tile=${tile}`);
   }
 }
 
-// Odd shapes (not multiples of the 64×64×32 tile), K both unaligned (element path) and % 8 = 0.
+// Odd shapes (not multiples of the 64×64×32 or 128×128×16 tiles), K both unaligned (element path) and % 8 = 0.
 const SHAPES: [number, number, number][] = [
-  [5, 7, 9], [17, 33, 65], [65, 63, 130], [67, 129, 96], [9, 70, 264], [70, 65, 1], [33, 1, 77],
+  [5, 7, 9], [17, 33, 65], [65, 63, 130], [67, 129, 96], [9, 70, 264], [70, 65, 1], [33, 1, 77], [131, 133, 40],
 ];
 
 describe.each([
@@ -77,6 +79,13 @@ describe('nf4 matmul limits', () => {
     await checkForward(gpu, M, N, K, true);
     await checkForward(gpu, 2, N, K, false, true);
     await checkBackward(gpu, M, N, K, true);
+  });
+
+  it('picks 128×128 tiles only when they fill a large GPU', () => {
+    expect(pickTile(512, 1024)).toBe(64);
+    expect(pickTile(512, 14336)).toBe(128);
+    expect(pickTile(2048, 4096)).toBe(128);
+    expect(pickTile(7, 100)).toBe(64);
   });
 
   it('refuses mismatched shapes before dispatch', async () => {

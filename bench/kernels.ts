@@ -14,6 +14,7 @@ import { nodeGpuApi } from '../src/gpu/core/node';
 import { createTensor, destroyTensor, packUniform, tensorFrom, type Tensor } from '../src/gpu/core/tensor';
 import { grid1d } from '../src/gpu/ops/grid';
 import { nf4Destroy, nf4Matmul, nf4MatmulBackward, nf4Upload, nf4WeightBytes, type Nf4Weight } from '../src/gpu/ops/nf4';
+import { pickTile } from '../src/gpu/ops/nf4.matmul';
 import { createDynamicMap } from '../src/gpu/ops/nf4.ref';
 import { embeddingGather, matmul16, matmul16Backward, weight16Upload, type Weight16 } from '../src/gpu/ops/w16';
 import { f32ToBf16 } from '../src/gpu/ops/w16.ref';
@@ -172,15 +173,21 @@ for (const [name, N, K] of PROJ) {
   for (const M of TOKENS) {
     const flops = 2 * M * N * K;
     const it = smoke ? 2 : Math.max(3, Math.min(50, Math.round(2e11 / flops)));
+    const bytes = wBytes + 4 * (M * K + M * N);
     if (want('nf4Matmul')) {
       const r = await time(() => nf4Matmul(gpu, as2d(yBuf, M, N), as2d(xBuf, M, K), w), it);
-      report(`nf4Matmul ${name}`, `M=${M} N=${N} K=${K}`, r, flops, wBytes + 4 * (M * K + M * N));
+      report(`nf4Matmul ${name}`, `M=${M} N=${N} K=${K}`, r, flops, bytes);
       stepMs[M] = (stepMs[M] ?? 0) + r.ms * (name.includes('/') ? 2 : 1);
+      // both tile shapes, to tune pickTile (auto picks ${pickTile(M, N)})
+      for (const tile of [64, 128] as const)
+        report(`  nf4Matmul tile ${tile}`, `M=${M} N=${N} K=${K}`, await time(() => nf4Matmul(gpu, as2d(yBuf, M, N), as2d(xBuf, M, K), w, { tile }), it), flops, bytes);
     }
     if (want('nf4MatmulBackward')) {
       const r = await time(() => nf4MatmulBackward(gpu, as2d(xBuf, M, K), as2d(yBuf, M, N), w), it);
-      report(`nf4MatmulBackward ${name}`, `M=${M} N=${N} K=${K}`, r, flops, wBytes + 4 * (M * K + M * N));
+      report(`nf4MatmulBackward ${name}`, `M=${M} N=${N} K=${K}`, r, flops, bytes);
       stepMs[M] = (stepMs[M] ?? 0) + r.ms * (name.includes('/') ? 2 : 1);
+      for (const tile of [64, 128] as const)
+        report(`  nf4MatmulBackward tile ${tile}`, `M=${M} N=${N} K=${K}`, await time(() => nf4MatmulBackward(gpu, as2d(xBuf, M, K), as2d(yBuf, M, N), w, { tile }), it), flops, bytes);
     }
   }
   if (want('GEMV')) {

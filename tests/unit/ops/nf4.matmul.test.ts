@@ -49,8 +49,13 @@ const SHAPES: [number, number, number][] = [
 
 describe.each([
   ['default features', {}],
-  ['no f16, no subgroups', { f16: true, subgroups: true }],
+  ['no f16, no subgroups', { f16: false, subgroups: false }],
 ] as const)('nf4 matmul (%s)', (_name, disable) => {
+  it('gets the device it asks for', async () => {
+    const gpu = await testGpu(disable);
+    if ('f16' in disable) expect([gpu.features.f16, gpu.features.subgroups]).toEqual([false, false]);
+  });
+
   it.each(SHAPES)('forward matches the reference at M=%i N=%i K=%i', async (M, N, K) => {
     const gpu = await testGpu(disable);
     await checkForward(gpu, M, N, K, false);

@@ -1,8 +1,16 @@
+import { execSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 import { wgslText } from './vite.wgsl.ts';
 
-// Node-environment tests; GPU tests run real WGSL on Dawn + a software Vulkan driver whose ICD
-// scripts/test.sh exports before vitest starts. Forks (not threads): Dawn is per process.
+// Node-environment tests; GPU tests run real WGSL on Dawn. Without a hardware GPU (CI, this
+// sandbox) the adapter is Mesa lavapipe 25 (software Vulkan): its ICD must be in the
+// environment before any test process starts, so it is exported here, before the forks.
+const hardwareGpu = existsSync('/dev/dri/renderD128') || existsSync('/dev/nvidia0');
+if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && !hardwareGpu)
+  process.env.VK_ICD_FILENAMES = execSync('bash scripts/setup-lavapipe.sh', { encoding: 'utf8' }).trim();
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+
 export default defineConfig({
   plugins: [wgslText()],
   test: {
@@ -10,7 +18,7 @@ export default defineConfig({
     environment: 'node',
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 120_000,
+    testTimeout: 300_000,
     hookTimeout: 120_000,
   },
 });

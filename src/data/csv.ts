@@ -83,9 +83,11 @@ function locateBadBytes(bytes: Uint8Array): DataError {
   const text = new TextDecoder('utf-8').decode(bytes); // bad sequences → U+FFFD
   const at = text.indexOf('\uFFFD');
   const before = stripBom(text.slice(0, Math.max(0, at))).replace(/\r\n?/g, '\n');
-  const parsed = Papa.parse<string[]>(before, { delimitersToGuess: DELIMITERS });
+  const all = stripBom(text).replace(/\r\n?/g, '\n');
+  const delimiter = detectDelimiter(all, undefined);
+  const parsed = Papa.parse<string[]>(before, { delimiter });
   const row = Math.max(1, parsed.data.length);
-  const header = Papa.parse<string[]>(stripBom(text).replace(/\r\n?/g, '\n').split('\n')[0], { delimitersToGuess: DELIMITERS }).data[0] ?? [];
+  const header = Papa.parse<string[]>(all.split('\n')[0], { delimiter }).data[0] ?? [];
   const col = (parsed.data[row - 1]?.length ?? 1) - 1;
   const column = header[col]?.trim() || `#${col + 1}`;
   const line = before.split('\n').length;
@@ -140,13 +142,32 @@ function resolveMapping(header: string[], user: Partial<ColumnMapping> | undefin
   return { topic: name(idx.topic), title: name(idx.title), question: name(idx.question)!, answer: name(idx.answer)!, idx };
 }
 
+/**
+ * The delimiter that splits the header line into the most known (or mapped) column names, then
+ * into the most fields; ',' when none splits it. Judged on the header alone, so rows that use
+ * another delimiter than the header are reported as such instead of silently re-splitting.
+ */
+function detectDelimiter(text: string, user: Partial<ColumnMapping> | undefined): string {
+  const first = text.slice(0, text.indexOf('\n') < 0 ? text.length : text.indexOf('\n'));
+  const wanted = new Set<string>(Object.values(KNOWN).flat());
+  for (const v of Object.values(user ?? {})) if (v) wanted.add(normName(v));
+  let best = ',';
+  let bestScore = 0;
+  for (const d of DELIMITERS) {
+    const fields = Papa.parse<string[]>(first, { delimiter: d }).data[0] ?? [];
+    if (fields.length < 2) continue;
+    const score = fields.filter((f) => wanted.has(normName(f))).length * 1000 + fields.length;
+    if (score > bestScore) [best, bestScore] = [d, score];
+  }
+  return best;
+}
+
 /** Parse a CSV (bytes or text) into raw records; throws a DataError with row/column on bad input. */
 export function parseCsv(input: string | Uint8Array | ArrayBuffer, opts: CsvOptions = {}): ParsedCsv {
   const text = stripBom(decodeCsvInput(input)).replace(/\r\n?/g, '\n');
   if (text.trim() === '') throw new DataError('empty', 'the file is empty');
   const res = Papa.parse<string[]>(text, {
-    delimiter: opts.delimiter ?? '',
-    delimitersToGuess: DELIMITERS,
+    delimiter: opts.delimiter ?? detectDelimiter(text, opts.columns),
     skipEmptyLines: false,
   });
   const data = res.data;

@@ -24,6 +24,8 @@ export interface PrepareOptions extends CsvOptions, CleanOptions {
   histogramBins?: number;
   /** If set, the report includes a packing preview of the train split at this micro-batch size. */
   packTokens?: number;
+  /** Called every 256 cleaned rows while tokenizing (and once at the end): for a progress bar. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface PreparedExample extends TokenizedExample {
@@ -67,14 +69,16 @@ export function prepareDataset(input: string | Uint8Array | ArrayBuffer, tok: To
   const { records, dropped } = cleanRecords(parsed.records, opts, parsed.malformedRows.length);
   const systemPrompt = opts.systemPrompt ?? DEFAULT_SYSTEM_PROMPT_BN;
   const examples: PreparedExample[] = [];
-  for (const r of records) {
-    const ex = formatRecord(tok, r, systemPrompt, opts.dateString);
+  for (let k = 0; k < records.length; k++) {
+    if (opts.onProgress && k % 256 === 0) opts.onProgress(k, records.length);
+    const ex = formatRecord(tok, records[k], systemPrompt, opts.dateString);
     if (ex.ids.length > maxTokens) {
       dropped.too_long++;
       continue;
     }
     examples.push(ex);
   }
+  opts.onProgress?.(records.length, records.length);
   const split = splitIndices(examples.length, { seed, fractions: opts.split ?? DEFAULT_SPLIT });
   const lengths = examples.map((e) => e.ids.length);
   const report: DataReport = {

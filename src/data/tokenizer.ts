@@ -144,8 +144,37 @@ async function build(source: TokenizerSource): Promise<Tokenizer> {
       date_string: opts.dateString ?? LLAMA31_DEFAULT_DATE,
     });
   };
-  const encode = (text: string, opts: { addSpecialTokens?: boolean } = {}): number[] =>
-    hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? false }).ids;
+  // Text is split at special tokens before BPE (they are never merged with their neighbours), so
+  // the pieces can be encoded separately; a small LRU cache of pieces saves re-encoding the system
+  // block that every example of a dataset repeats (about half the work for short examples).
+  const specials = [...hf.get_added_tokens_decoder().entries()].filter(([, t]) => t.special);
+  const specialId = new Map(specials.map(([id, t]) => [t.content, id]));
+  const splitter = new RegExp(`(${specials.map(([, t]) => t.content.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`);
+  const cache = new Map<string, number[]>();
+  const encodePiece = (piece: string): number[] => {
+    let ids = cache.get(piece);
+    if (ids) {
+      cache.delete(piece); // refresh its LRU position
+    } else {
+      ids = hf.encode(piece, { add_special_tokens: false }).ids;
+      if (cache.size >= 64) cache.delete(cache.keys().next().value!);
+    }
+    cache.set(piece, ids);
+    return ids;
+  };
+  // Only valid when special tokens do not strip or absorb neighbouring text (true for Llama 3.x).
+  const plainSpecials = specials.every(([, t]) => !t.lstrip && !t.rstrip && !t.single_word && !t.normalized);
+  const encode = (text: string, opts: { addSpecialTokens?: boolean } = {}): number[] => {
+    if (opts.addSpecialTokens || !plainSpecials) return hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? false }).ids;
+    const out: number[] = [];
+    for (const piece of text.split(splitter)) {
+      if (piece === '') continue;
+      const id = specialId.get(piece);
+      if (id !== undefined) out.push(id);
+      else for (const t of encodePiece(piece)) out.push(t);
+    }
+    return out;
+  };
 
   return {
     bosId: 128000,

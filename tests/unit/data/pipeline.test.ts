@@ -77,6 +77,13 @@ describe('prepareDataset on the sample CSV', () => {
     expect(p.fill).toBeCloseTo(p.tokens / (p.batches * 512), 3);
   });
 
+  it('reports progress while tokenizing', () => {
+    const calls: [number, number][] = [];
+    prepareDataset(bytes, tok, { onProgress: (d, t) => calls.push([d, t]) });
+    expect(calls[0]).toEqual([0, 59]);
+    expect(calls[calls.length - 1]).toEqual([59, 59]);
+  });
+
   it('writes chat-format JSONL', () => {
     const { examples, split } = prepareDataset(bytes, tok, { seed: 1, systemPrompt: 'সিস্টেম' });
     const lines = toChatJsonl(split.val.map((i) => examples[i])).trimEnd().split('\n');

@@ -44,6 +44,22 @@ describe('loadLlama3Tokenizer', () => {
     expect(tok.decode([128000, ...ids, 128009], { skipSpecialTokens: true })).toBe(bn);
   });
 
+  it('piecewise encoding (split at special tokens, cached) equals encoding the whole text', () => {
+    const texts = [
+      tok.applyChatTemplate([
+        { role: 'system', content: 'আপনি একজন পরামর্শদাতা।' },
+        { role: 'user', content: '  দুশ্চিন্তা \n\n হচ্ছে ' },
+        { role: 'assistant', content: 'ধীরে শ্বাস নিন।\nআপনি পারবেন।' },
+      ]),
+      'a <|eot_id|> b\n<|eot_id|>\n\n c<|start_header_id|>  x',
+      '<|eot_id|><|eot_id|>',
+      '   leading and trailing   ',
+      'no specials at all: ১২৩৪৫ 12345 !!! ...',
+    ];
+    for (let round = 0; round < 2; round++) // the second round hits the cache
+      for (const t of texts) expect(tok.encode(t)).toEqual(tok.encode(t, { addSpecialTokens: true }).slice(1));
+  });
+
   it('is memoised and does not modify the source JSON', async () => {
     expect(await loadLlama3Tokenizer()).toBe(tok);
     const json = { model: { type: 'BPE' }, added_tokens: [{ id: 128008, content: '<|reserved_special_token_4|>' }] };

@@ -2,12 +2,15 @@
 // Dimension letters: M rows of C, N columns of C, K the reduced dimension.
 // a: [M,K] (or [K,M] if transA); b: [K,N] (or [N,K] if transB). K = 0 gives C = 0 (or C
 // unchanged with accumulate). The tile shape follows the output: skinny outputs (LoRA's
-// r = 8, 16 side) use 16-wide tiles so threads are not wasted.
+// r = 8, 16 side) use 16-wide tiles so threads are not wasted. When the output has too few
+// tiles to fill the GPU and K is long (x·Aᵀ, dy·B, dyᵀ·xa, dxaᵀ·x in LoRA), K is split over
+// workgroups into a scratch buffer and summed by a second, deterministic pass.
 
 import type { Gpu } from '../core/context';
 import { check } from '../core/errors';
-import { packUniform, type Tensor } from '../core/tensor';
+import { createTensor, numel, packUniform, type Tensor } from '../core/tensor';
 import code from '../../../shaders/matmul.wgsl';
+import { grid1d } from './grid';
 import { checkBindable, checkDim, checkDistinct, checkTensor } from './guards';
 
 export interface MatmulOpts {
@@ -33,6 +36,32 @@ export function dropThreshold(p: number): number {
 }
 
 interface Tile { BM: number; BN: number; TM: number; TN: number }
+
+/** Workgroups we aim for before splitting K (enough for GPUs of up to ~128 compute units). */
+const TARGET_WORKGROUPS = 256;
+/** Each K split covers at least this many of K (8 tile steps). */
+const MIN_K_PER_SPLIT = 128;
+
+/** Number of K splits and K per split (a multiple of BK) for an output of `tiles` tiles. */
+export function splitK(tiles: number, K: number, BK = 16): { splits: number; kSplit: number } {
+  let splits = Math.min(Math.ceil(TARGET_WORKGROUPS / Math.max(tiles, 1)), Math.floor(K / MIN_K_PER_SPLIT));
+  if (tiles >= TARGET_WORKGROUPS / 2 || splits <= 1) return { splits: 1, kSplit: Math.max(K, 1) };
+  const kSplit = Math.ceil(K / splits / BK) * BK;
+  splits = Math.ceil(K / kSplit);
+  return { splits, kSplit };
+}
+
+const scratch = new WeakMap<Gpu, Tensor>();
+function splitScratch(gpu: Gpu, n: number): Tensor {
+  let t = scratch.get(gpu);
+  if (!t || numel(t.shape) < n) {
+    // Recorded work may still use the old buffer: drop our reference, do not destroy it.
+    if (t) gpu.forgetBuffer(t.buffer);
+    t = createTensor(gpu, [Math.max(n, 1 << 16)], 'f32', 'matmul.splitK');
+    scratch.set(gpu, t);
+  }
+  return t;
+}
 
 function tileFor(M: number, N: number): Tile {
   const BM = M <= 16 ? 16 : 64;
@@ -75,10 +104,20 @@ function gemm(gpu: Gpu, c: Tensor, a: Tensor, b: Tensor, opts: MatmulOpts, drop:
   }
   if (M === 0 || N === 0) return;
   const t = tileFor(M, N);
+  const gx = Math.ceil(N / t.BN), gy = Math.ceil(M / t.BM);
+  const { splits, kSplit } = splitK(gx * gy, K);
   const constants = {
     BM: t.BM, BN: t.BN, BK: 16, TM: t.TM, TN: t.TN, WG_X: 16, WG_Y: 16,
-    TRANS_A: opts.transA ? 1 : 0, TRANS_B: opts.transB ? 1 : 0, DROP,
+    TRANS_A: opts.transA ? 1 : 0, TRANS_B: opts.transB ? 1 : 0, DROP, SPLIT: splits > 1 ? 1 : 0,
   };
-  const u = gpu.uniform(packUniform([M, N, K, { f: alpha }, opts.accumulate ? 1 : 0, seed, thresh, { f: invKeep }]));
-  gpu.dispatch({ code, constants }, [c.buffer, a.buffer, b.buffer, u], [Math.ceil(N / t.BN), Math.ceil(M / t.BM)]);
+  const u = gpu.uniform(packUniform([
+    M, N, K, { f: alpha }, opts.accumulate ? 1 : 0, seed, thresh, { f: invKeep }, kSplit, splits,
+  ]));
+  if (splits === 1) {
+    gpu.dispatch({ code, constants }, [c.buffer, a.buffer, u, b.buffer], [gx, gy]);
+    return;
+  }
+  const part = splitScratch(gpu, splits * M * N);
+  gpu.dispatch({ code, constants }, [part.buffer, a.buffer, u, b.buffer], [gx, gy, splits]);
+  gpu.dispatch({ code, entry: 'splitk_reduce', constants: { DROP } }, [c.buffer, part.buffer, u], grid1d(gpu, Math.ceil((M * N) / 256)));
 }

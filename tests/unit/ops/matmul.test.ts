@@ -1,9 +1,10 @@
 // matmul vs the f64 reference at odd sizes, all four transpose combinations, both tile
-// families (skinny r-sized sides and 64-wide tiles), accumulate, K = 0 and fused dropout.
-// Tolerance 2e-6 (relative to the largest |C|): inputs are in [-1, 1] and K <= 150, so the
-// f32 fma chain's rounding error is about sqrt(K)·2^-24·max|C| ≈ 1e-6 at worst.
+// families (skinny r-sized sides and 64-wide tiles), split-K (long K, few output tiles),
+// accumulate, K = 0 and fused dropout.
+// Tolerance 2e-6 (relative to the largest |C|): inputs are in [-1, 1]; the f32 fma chain's
+// rounding error is about sqrt(K)·2^-24·max|C| (≈ 1e-6 at K = 1000, observed ≤ 3e-7).
 import { describe, expect, it } from 'vitest';
-import { matmul, matmulDropout } from '../../../src/gpu/ops/matmul';
+import { matmul, matmulDropout, splitK } from '../../../src/gpu/ops/matmul';
 import { matmulDropoutRef, matmulRef, dropoutFactorRef } from '../../../src/gpu/ops/matmul.ref';
 import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
 import { Rng } from '../../../src/util/rng';
@@ -13,6 +14,7 @@ import { expectClose } from '../../helpers/compare';
 const TOL = 2e-6;
 const SHAPES: [number, number, number][] = [
   [7, 5, 3], [3, 8, 37], [67, 16, 70], [16, 67, 33], [70, 81, 150], [1, 1, 1], [5, 3, 17],
+  [16, 5, 1000], [67, 16, 700], // split-K: 7 and 5 splits
 ];
 
 describe('matmul', () => {
@@ -55,7 +57,7 @@ describe('matmul', () => {
 
   it.each(['a', 'b', 'c'] as const)('fused dropout on %s matches the reference mask', async (on) => {
     const gpu = await testGpu();
-    const M = 9, N = 19, K = 23, p = 0.3, seed = 12345;
+    const M = 9, N = 19, K = 300, p = 0.3, seed = 12345; // K = 300: split-K path (2 splits)
     const rng = new Rng(99);
     const a = rng.floats(M * K), b = rng.floats(K * N);
     const opts = { M, N, K, transA: on === 'b', alpha: 1.5 };
@@ -64,6 +66,16 @@ describe('matmul', () => {
     const want = new Float64Array(M * N);
     matmulDropoutRef(want, a, b, opts, { p, seed, on });
     expectClose(await readF32(gpu, c), want, TOL);
+  });
+
+  it('splits K only for few output tiles and long K', () => {
+    expect(splitK(1, 1000)).toEqual({ splits: 7, kSplit: 144 });
+    expect(splitK(1, 100)).toEqual({ splits: 1, kSplit: 100 });
+    expect(splitK(200, 4096).splits).toBe(1);
+    expect(splitK(32, 4096)).toEqual({ splits: 8, kSplit: 512 });
+    const { splits, kSplit } = splitK(3, 4099);
+    expect(kSplit % 16).toBe(0);
+    expect((splits - 1) * kSplit < 4099 && splits * kSplit >= 4099).toBe(true);
   });
 
   it('dropout mask keeps about 1-p of the elements and depends on the seed', () => {

@@ -32,13 +32,27 @@ export function validateBatch(b: PackedBatch, maxT: number, vocab: number): void
   }
 }
 
-/** Upload ids/positions/segIds/targets; returns T and the number of counted targets. */
-export function uploadBatch(gpu: Gpu, acts: Activations, b: PackedBatch, vocab: number): { T: number; count: number } {
+/** Runs [start, length] of consecutive rows that have a target: the only rows lm_head must see. */
+export function targetRuns(targets: Int32Array): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let t = 0; t < targets.length; t++) {
+    if (targets[t] === -100) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === t) last[1]++;
+    else runs.push([t, 1]);
+  }
+  return runs;
+}
+
+export interface UploadedBatch { T: number; count: number; runs: [number, number][] }
+
+/** Upload ids/positions/segIds/targets; returns T, the number of counted targets and their row runs. */
+export function uploadBatch(gpu: Gpu, acts: Activations, b: PackedBatch, vocab: number): UploadedBatch {
   validateBatch(b, acts.maxT, vocab);
   const { targets, count } = nextTokenTargets(b);
   writeTensor(gpu, acts.ws.ids, b.ids);
   writeTensor(gpu, acts.ws.positions, b.positions);
   writeTensor(gpu, acts.ws.segIds, b.segIds);
   writeTensor(gpu, acts.ws.targets, targets);
-  return { T: b.ids.length, count };
+  return { T: b.ids.length, count, runs: targetRuns(targets) };
 }

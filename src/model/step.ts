@@ -24,19 +24,19 @@ export async function trainMicroStep(
   gpu: Gpu, w: ModelWeights, lora: LoraState, acts: Activations, batch: PackedBatch,
   opts: { seed: number; gradScale?: number },
 ): Promise<MicroStepResult> {
-  const { T, count } = uploadBatch(gpu, acts, batch, w.dims.V);
+  const { T, count, runs } = uploadBatch(gpu, acts, batch, w.dims.V);
   const run = { lora, train: true, seed: opts.seed };
   modelForward(gpu, w, acts, T, run);
-  lossChunks(gpu, w, acts, T, count > 0 ? (opts.gradScale ?? 1) / count : 0);
+  lossChunks(gpu, w, acts, T, runs, count > 0 ? (opts.gradScale ?? 1) / count : 0);
   modelBackward(gpu, w, acts, T, run);
   return { nllSum: await readNllSum(gpu, acts, T), count, tokens: T };
 }
 
 /** Forward + NLL only (validation loss, perplexity); `lora` null = base model. */
 export async function evalBatch(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Activations, batch: PackedBatch): Promise<MicroStepResult> {
-  const { T, count } = uploadBatch(gpu, acts, batch, w.dims.V);
+  const { T, count, runs } = uploadBatch(gpu, acts, batch, w.dims.V);
   modelForward(gpu, w, acts, T, { lora, train: false, seed: 0 });
-  lossChunks(gpu, w, acts, T, null);
+  lossChunks(gpu, w, acts, T, runs, null);
   return { nllSum: await readNllSum(gpu, acts, T), count, tokens: T };
 }
 

@@ -90,6 +90,9 @@ export class Gpu {
       b = this.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
       new Uint32Array(b.getMappedRange()).set(words);
       b.unmap();
+      // Values that change every step (LoRA dropout seeds, lr, bias corrections) would grow the
+      // cache forever: past a cap, forget it (no destroy: recorded work may still use a buffer).
+      if (this.uniforms.size >= 8192) this.uniforms.clear();
       this.uniforms.set(key, b);
     }
     return b;

@@ -1,0 +1,82 @@
+// One benchmark entry for a real GPU (Node + Dawn): GPU peaks (f32 FMA, copy bandwidth), a full
+// QLoRA training step of Llama-3.1-8B with random NF4 weights at seq 512 × batch 1 and 4
+// (packed micro-batches of 512 and 2048 tokens, r=16 on all seven modules) with a per-component
+// breakdown, and KV-cache decode speed against the bandwidth bound. Prints one table and writes
+// JSON to $OUT/bench.json (the GPU machine) or bench/results/bench-<time>.json.
+//   node scripts/run-ts.mjs bench/run.ts [--tiny] [--steps N] [--warmup N] [--batches 1,4]
+//        [--breakdown-reps N (0 = off)] [--new-tokens N] [--out FILE]
+// bench/kernels.ts (per-kernel numbers) is a separate script; it runs beside this one.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Gpu } from '../src/gpu/core/context';
+import { nodeGpuApi } from '../src/gpu/core/node';
+import { benchDecode, type DecodeResult } from './decode';
+import { measurePeaks, type PeakNumbers } from './micro';
+import { benchConfig, modelBytes, randomModel } from './random-model';
+import { benchStep, type StepResult } from './step';
+import { printReport } from './report';
+
+const argv = process.argv.slice(2);
+const flag = (n: string) => argv.includes(`--${n}`);
+const opt = (n: string, dflt: string) => { const i = argv.indexOf(`--${n}`); return i >= 0 ? argv[i + 1] : dflt; };
+const tiny = flag('tiny');
+const seq = Number(opt('seq', tiny ? '16' : '512'));
+const batches = opt('batches', '1,4').split(',').map(Number);
+const steps = Number(opt('steps', '3'));
+const warmup = Number(opt('warmup', '1'));
+const breakdownReps = Number(opt('breakdown-reps', '3'));
+const newTokens = Number(opt('new-tokens', tiny ? '6' : '64'));
+const promptLen = Number(opt('prompt', tiny ? '8' : '128'));
+const R = 16;
+
+export interface BenchReport {
+  when: string; tiny: boolean;
+  device: Gpu['info'];
+  peaks: PeakNumbers | null;
+  modelBytes: ReturnType<typeof modelBytes>;
+  loadSeconds: number;
+  steps: StepResult[];
+  decode: DecodeResult | null;
+  errors: string[];
+}
+
+const log = (s: string) => console.log(`[bench ${(performance.now() / 1000).toFixed(1)}s] ${s}`);
+const gpu = await Gpu.create(await nodeGpuApi());
+log(`device: ${JSON.stringify({ vendor: gpu.info.vendor, architecture: gpu.info.architecture, description: gpu.info.description, features: gpu.info.features })}`);
+const cfg = benchConfig(tiny);
+const report: BenchReport = {
+  when: new Date().toISOString(), tiny, device: gpu.info, peaks: null, modelBytes: modelBytes(cfg),
+  loadSeconds: 0, steps: [], decode: null, errors: [],
+};
+const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | null> => {
+  try { return await fn(); } catch (e) {
+    const msg = `${what}: ${(e as Error).stack ?? e}`;
+    console.error(msg);
+    report.errors.push(msg);
+    return null;
+  }
+};
+
+report.peaks = await attempt('peaks', () => measurePeaks(gpu, tiny));
+if (report.peaks) log(`f32 FMA ${report.peaks.fmaTflops.toFixed(2)} TFLOP/s, copy ${report.peaks.copyGBs.toFixed(0)} GB/s`);
+const t0 = performance.now();
+const w = await randomModel(gpu, cfg, (l) => { if (l % 8 === 7) log(`quantized layer ${l + 1}/${cfg.numHiddenLayers}`); });
+report.loadSeconds = (performance.now() - t0) / 1000;
+log(`random NF4 model ready in ${report.loadSeconds.toFixed(1)} s, ${(gpu.allocatedBytes / 2 ** 30).toFixed(2)} GiB on the GPU`);
+
+for (const batch of batches) {
+  const r = await attempt(`step batch ${batch}`, () => benchStep(gpu, w, { seq, batch, warmup, steps, r: R }, breakdownReps));
+  if (r) {
+    report.steps.push(r);
+    log(`T=${r.tokens}: ${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSecond.toFixed(0)} tok/s, loss ${r.loss.toFixed(3)}, peak ${(r.peakBytes / 2 ** 30).toFixed(2)} GiB`);
+  }
+}
+report.decode = await attempt('decode', () => benchDecode(gpu, w, { prompt: promptLen, newTokens, r: R, copyGBs: report.peaks?.copyGBs ?? NaN }));
+
+printReport(report);
+const file = opt('out', process.env.OUT ? join(process.env.OUT, 'bench.json') : `bench/results/bench-${report.when.replace(/[:.]/g, '-')}.json`);
+mkdirSync(dirname(file), { recursive: true });
+writeFileSync(file, JSON.stringify(report, null, 2));
+log(`wrote ${file}`);
+process.exit(report.errors.length ? 1 : 0);

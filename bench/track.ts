@@ -1,0 +1,40 @@
+// Bench-only instrumentation of a Gpu instance (the engine is not changed):
+//   memoryTracker  high-water mark of gpu.allocatedBytes (bytes held by createTensor tensors),
+//                  by turning the field into an accessor on this one instance;
+//   dispatchCounter  number of dispatches recorded and the JS time spent inside gpu.dispatch.
+
+import type { Gpu } from '../src/gpu/core/context';
+
+export interface MemoryTracker { reset(): void; peak(): number; stop(): void }
+
+export function memoryTracker(gpu: Gpu): MemoryTracker {
+  let value = gpu.allocatedBytes;
+  let peak = value;
+  Object.defineProperty(gpu, 'allocatedBytes', {
+    configurable: true, enumerable: true,
+    get: () => value,
+    set: (v: number) => { value = v; if (v > peak) peak = v; },
+  });
+  return {
+    reset: () => { peak = value; },
+    peak: () => peak,
+    stop: () => { Object.defineProperty(gpu, 'allocatedBytes', { configurable: true, enumerable: true, writable: true, value }); },
+  };
+}
+
+export interface DispatchCounter { stop(): number; count(): number; jsMs(): number }
+
+export function dispatchCounter(gpu: Gpu): DispatchCounter {
+  const orig = gpu.dispatch;
+  let n = 0, ms = 0;
+  gpu.dispatch = function (this: Gpu, ...args: Parameters<Gpu['dispatch']>) {
+    n++;
+    const t0 = performance.now();
+    try { return orig.apply(this, args); } finally { ms += performance.now() - t0; }
+  };
+  return {
+    stop: () => { delete (gpu as { dispatch?: unknown }).dispatch; return n; },
+    count: () => n,
+    jsMs: () => ms,
+  };
+}

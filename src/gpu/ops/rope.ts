@@ -28,31 +28,38 @@ export interface RopeConfig {
  * inv_freq [D/2]: 1 / theta^(2i/D), then llama3 scaling: wavelengths above
  * original_max_position_embeddings / low_freq_factor are divided by `factor`, those below
  * original / high_freq_factor are kept, and the band between is interpolated smoothly.
- * Computed in f64 and stored as f32 (transformers computes in f32: values may differ by an ulp).
+ * transformers computes this in float32 tensor arithmetic; every step here is rounded to f32
+ * the same way (Math.fround, same operation order), which reproduces its values bit for bit
+ * (checked against transformers 5.17 in torch-parity.test.ts; plain f64 was off by up to 3 ulp).
  */
 export function ropeInvFreq(cfg: RopeConfig): Float32Array {
   const D = cfg.headDim;
   check(Number.isInteger(D) && D > 0 && D % 2 === 0, 'ropeInvFreq', `headDim must be a positive even integer, got ${D}`);
   check(cfg.ropeTheta > 0, 'ropeInvFreq', `ropeTheta must be positive, got ${cfg.ropeTheta}`);
-  const out = new Float32Array(D / 2);
   const s = cfg.scaling;
   if (s) {
     check(s.factor > 0 && s.highFreqFactor !== s.lowFreqFactor && s.originalMaxPositionEmbeddings > 0, 'ropeInvFreq',
       `bad llama3 rope_scaling ${JSON.stringify(s)}`);
   }
+  const f = Math.fround;
+  const out = new Float32Array(D / 2);
   for (let i = 0; i < D / 2; i++) {
-    const inv = 1 / cfg.ropeTheta ** ((2 * i) / D);
+    // torch.arange(0, dim, 2).float() / dim; base ** that; 1.0 / that — all float32
+    const inv = f(1 / f(Math.pow(cfg.ropeTheta, f(f(2 * i) / D))));
     if (!s) { out[i] = inv; continue; }
-    const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
-    const highFreqWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
-    const wavelen = (2 * Math.PI) / inv;
-    let v = wavelen > lowFreqWavelen ? inv / s.factor : inv;
+    const old = s.originalMaxPositionEmbeddings;
+    const lowFreqWavelen = old / s.lowFreqFactor; // python floats
+    const highFreqWavelen = old / s.highFreqFactor;
+    const wavelen = f(f(2 * Math.PI) / inv);
+    const v = wavelen > lowFreqWavelen ? f(inv / s.factor) : inv;
     const isMedium = !(wavelen < highFreqWavelen) && !(wavelen > lowFreqWavelen);
     if (isMedium) {
-      const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
-      v = ((1 - smooth) * v) / s.factor + smooth * v;
+      // smooth = (old / wavelen - low) / (high - low); (1 - smooth) * v / factor + smooth * v
+      const smooth = f(f(f(old / wavelen) - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor));
+      out[i] = f(f(f(f(1 - smooth) * v) / s.factor) + f(smooth * v));
+    } else {
+      out[i] = v;
     }
-    out[i] = v;
   }
   return out;
 }

@@ -18,11 +18,15 @@ const CASES: [number, number, number, number, number][] = [
   [7, 37, 29, 3, 0.25],
   [5, 19, 33, 16, 0.1],
   [9, 70, 8, 8, 0],
+  [5, 700, 300, 16, 0.2], // long K: split-K in x·Aᵀ, dy·B (K=N=300) and dA
 ];
 
 describe('lora', () => {
-  it.each(CASES)('T=%i K=%i N=%i r=%i p=%f: GPU matches the reference', async (T, K, N, r, p) => {
-    const gpu = await testGpu();
+  // The plain device (no shader-f16, no subgroups) runs the same GEMM kernels: every variant
+  // (tiles, split-K, dropout on a/b/c) must work without those features.
+  it.each(CASES.flatMap((c) => [[...c, 'default'], [...c, 'plain']] as const))('T=%i K=%i N=%i r=%i p=%f (%s device): GPU matches the reference', async (T, K, N, r, p, dev) => {
+    const gpu = await testGpu(dev === 'plain' ? { f16: false, subgroups: false } : {});
+    if (dev === 'plain') expect(gpu.features.subgroups || gpu.features.f16).toBe(false);
     const rng = new Rng(T * 31 + K * 7 + N + r + Math.round(p * 100));
     const o: LoraRefOpts = { T, K, N, r, scale: 16 / r, dropout: p, seed: 4242 };
     const x = rng.floats(T * K), A = rng.floats(r * K), B = rng.floats(N * r), y0 = rng.floats(T * N);

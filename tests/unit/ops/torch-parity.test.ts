@@ -33,7 +33,17 @@ function ulpDistance(a: number, b: number): number {
   return Math.abs(i[0] - i[1]);
 }
 
-describe('parity with torch / transformers', () => {
+// Run on the default device and on one without shader-f16 and subgroups (Chrome's SwiftShader
+// has neither): no kernel here may depend on them.
+const DEVICES: [string, Parameters<typeof testGpu>[0]][] = [['default device', {}], ['no f16, no subgroups', { f16: false, subgroups: false }]];
+
+describe.each(DEVICES)('parity with torch / transformers (%s)', (_name, features) => {
+  it('device has the requested features off', async () => {
+    const gpu = await testGpu(features);
+    if (features?.f16 === false) expect(gpu.features.f16).toBe(false);
+    if (features?.subgroups === false) expect(gpu.features.subgroups).toBe(false);
+  });
+
   it('llama3 inv_freq equals transformers bit for bit (head_dim 128 and 8)', () => {
     for (const [D, want] of [[128, fx.rope_inv_freq_128], [8, fx.rope_inv_freq_8]] as [number, number[]][]) {
       const ours = ropeInvFreq({ headDim: D, ropeTheta: 500000, scaling: LLAMA3 });
@@ -45,7 +55,7 @@ describe('parity with torch / transformers', () => {
   });
 
   it('RoPE (rotate_half) at positions up to 131071 matches apply_rotary_pos_emb', async () => {
-    const gpu = await testGpu();
+    const gpu = await testGpu(features);
     const { T, H, D, positions, x, y } = fx.rope;
     const inv = F(fx.rope_inv_freq_128); // torch's own inv_freq, so only the rotation is compared
     const tx = tensorFrom(gpu, F(x), [T, H * D]);
@@ -57,7 +67,7 @@ describe('parity with torch / transformers', () => {
   });
 
   it('RMSNorm forward and dx match LlamaRMSNorm + autograd', async () => {
-    const gpu = await testGpu();
+    const gpu = await testGpu(features);
     const { T, C, eps, x, w, dout, out, dx } = fx.rmsnorm;
     const tx = tensorFrom(gpu, F(x), [T, C]), tw = tensorFrom(gpu, F(w), [C]);
     const to = createTensor(gpu, [T, C]), rs = createTensor(gpu, [T]), tdx = createTensor(gpu, [T, C]);
@@ -73,7 +83,7 @@ describe('parity with torch / transformers', () => {
   });
 
   it('SwiGLU matches silu(gate)·up + autograd', async () => {
-    const gpu = await testGpu();
+    const gpu = await testGpu(features);
     const { gate, up, dh, h, dgate, dup } = fx.swiglu;
     const n = gate.length;
     const tg = tensorFrom(gpu, F(gate), [n]), tu = tensorFrom(gpu, F(up), [n]);
@@ -92,7 +102,7 @@ describe('parity with torch / transformers', () => {
   });
 
   it('cross-entropy nll and dlogits match F.cross_entropy(ignore_index=-100)', async () => {
-    const gpu = await testGpu();
+    const gpu = await testGpu(features);
     const { Tc, V, gradScale, logits, labels, nll, dlogits } = fx.crossentropy;
     const tl = tensorFrom(gpu, F(logits), [Tc, V]), tn = createTensor(gpu, [Tc]);
     crossEntropyForwardBackward(gpu, tn, tl, tensorFrom(gpu, Int32Array.from(labels), [Tc]), gradScale);
@@ -105,7 +115,7 @@ describe('parity with torch / transformers', () => {
   });
 
   it('clip_grad_norm_ + AdamW: three steps match torch', async () => {
-    const gpu = await testGpu();
+    const gpu = await testGpu(features);
     const a = fx.adamw;
     const sizes: number[] = a.init.map((p: number[]) => p.length);
     const tp = a.init.map((p: number[]) => tensorFrom(gpu, F(p), [p.length]));

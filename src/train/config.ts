@@ -43,7 +43,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
 export const PRESETS: Record<'quick-demo' | 'rtx3060-8b' | 'full', { label: string; config: Partial<TrainConfig> }> = {
   'quick-demo': {
     label: 'Quick demo (demo model, a minute)',
-    config: { r: 8, alpha: 16, dropout: 0, lr: 3e-3, seqLen: 256, gradAccum: 1, maxSteps: 30, warmupSteps: 3, evalEvery: 10, evalBatches: 4, checkpointEvery: 10 },
+    config: { r: 16, alpha: 32, dropout: 0, lr: 3e-2, seqLen: 1024, gradAccum: 1, maxSteps: 30, warmupSteps: 2, evalEvery: 10, evalBatches: 2, checkpointEvery: 5 },
   },
   'rtx3060-8b': {
     label: 'RTX 3060 12 GB, Llama-3.1-8B (seed defaults)',

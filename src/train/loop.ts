@@ -98,6 +98,11 @@ export async function train(
   const t0 = performance.now();
   const tokens0 = pos.tokensSeen, step0 = pos.step;
   let reason: 'finished' | 'early-stopped' | 'cancelled' | 'paused' = 'finished';
+  if (cfg.evalEvery > 0 && pos.step === 0) {
+    // Baseline before any update, so the curve starts where the model starts.
+    const v = await validationLoss(ctx, cfg, data.val);
+    if (v !== null) emit({ type: 'eval', step: 0, valLoss: v, perplexity: Math.exp(v) });
+  }
 
   while (pos.step < total) {
     if (control.cancel) { reason = 'cancelled'; break; }

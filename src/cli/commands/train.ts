@@ -51,7 +51,7 @@ export async function run(a: CliArgs): Promise<void> {
   if (tok.vocabSize > model.config.vocabSize) throw new CliError(`the tokenizer has ${tok.vocabSize} ids but the model's vocabulary is ${model.config.vocabSize}`);
   const csvPath = a.str('csv');
   const csv = await readFile(csvPath).catch(() => { throw new CliError(`cannot read --csv ${csvPath}`); });
-  const ds = prepareDataset(new Uint8Array(csv), tok, { seed: cfg.seed, maxTokens: Math.max(16, a.num('max-tokens', 2048)) });
+  const ds = prepareDataset(new Uint8Array(csv), tok, { seed: cfg.seed, maxTokens: Math.max(16, a.num('max-tokens', cfg.seqLen)) });
   const data = trainData(ds);
 
   const weights = await loadWeights(gpu, model.config, model.reader, { quant: a.str('quant', 'nf4') === 'w16' ? 'w16' : 'nf4' });

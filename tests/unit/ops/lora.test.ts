@@ -63,9 +63,12 @@ describe('lora', () => {
     loraForwardRef(new Float64Array(T * N), xa, x, A, B, o);
     const dA = new Float64Array(r * K), dB = new Float64Array(N * r), dx = new Float64Array(T * K);
     loraBackwardRef(dA, dB, dx, G, x, A, B, xa, new Float64Array(T * r), o);
-    expectGradClose(dA, centralDiff(loss, A), 1e-7, 'dA');
-    expectGradClose(dB, centralDiff(loss, B), 1e-7, 'dB');
-    expectGradClose(dx, centralDiff(loss, x), 1e-7, 'dx');
+    // every element of small tensors, a seeded sample of 150 of large ones (keeps the test fast)
+    const pick = (n: number) => (n <= 400 ? undefined : Array.from({ length: 150 }, () => rng.int(n)));
+    for (const [name, g, v] of [['dA', dA, A], ['dB', dB, B], ['dx', dx, x]] as const) {
+      const idx = pick(v.length);
+      expectGradClose(g, centralDiff(loss, v, 1e-5, idx), 1e-7, name, idx);
+    }
     if (p > 0) expect(dx.some((v) => v === 0)).toBe(true); // dropped inputs get no gradient
   });
 

@@ -14,7 +14,7 @@ import { loadWeights, type LoadProgress, type ModelWeights } from './model/weigh
 import { planMemory } from './model/plan';
 import { readLoraWeights, setLoraWeights } from './model/lora';
 import { parseTargets } from './model/modules';
-import { resolveTrainConfig, type TrainConfig } from './train/config';
+import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './train/config';
 import { START, train, type TrainControl, type TrainEvent } from './train/loop';
 import { allocTraining, trainData, type TrainState } from './train/session';
 import { loadLatestValid, restoreLora, type CheckpointStore, type LoopPosition } from './train/checkpoint';
@@ -77,7 +77,8 @@ export class Engine {
     return this.loadModel(await folderModelSource('local folder', map), quant, onProgress);
   }
 
-  private async loadModel(source: ModelSource, quant: 'nf4' | 'w16', onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
+  /** Load any model source (demo, folder, Node files) as NF4 or 16-bit. */
+  async loadModel(source: ModelSource, quant: 'nf4' | 'w16', onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
     this.unloadModel();
     const before = this.gpu.allocatedBytes;
     const weights = await this.gpu.guarded('loading the model', () => loadWeights(this.gpu, source.config, source.reader, { quant, onProgress }));
@@ -93,7 +94,7 @@ export class Engine {
   }
 
   /** The memory plan for the loaded model (or a config) at a training setting. */
-  memoryPlan(cfg: Partial<TrainConfig> = {}) {
+  memoryPlan(cfg: TrainConfigInput = {}) {
     if (!this.model) throw new Error('load a model first');
     const c = resolveTrainConfig(cfg);
     return planMemory(this.model.source.config, { seq: c.seqLen, batch: c.batchSize, r: c.r, targets: c.targets, recompute: c.recompute, doubleQuant: true, lmHead: 'bf16' });
@@ -115,7 +116,7 @@ export class Engine {
   // ---- training ----------------------------------------------------------------------------------
 
   /** Start a new run (or continue the current one after a pause) until done, paused or cancelled. */
-  async train(cfgPartial: Partial<TrainConfig>, onEvent: (e: TrainEvent) => void, runId = `run-${Date.now()}`): Promise<LoopPosition> {
+  async train(cfgPartial: TrainConfigInput, onEvent: (e: TrainEvent) => void, runId = `run-${Date.now()}`): Promise<LoopPosition> {
     const m = this.requireModel();
     if (!this.dataset) throw new Error('prepare a dataset first (Data section)');
     if (!this.training || this.training.runId !== runId) {
@@ -169,11 +170,14 @@ export class Engine {
     for await (const id of generate(this.gpu, m.weights, lora, acts, this.kv, ids, { ...o, stopIds: tok.eosIds, control: this.chatControl })) {
       if (tok.eosIds.includes(id)) break;
       out.push(id);
-      const next = tok.decode(out, { skipSpecialTokens: true });
-      onToken(next.slice(text.length));
-      text = next;
+      // A Bengali character often spans several byte-level tokens: hold back a trailing
+      // incomplete character (U+FFFD) until the tokens that complete it arrive.
+      const stable = tok.decode(out, { skipSpecialTokens: true }).replace(/\uFFFD+$/, '');
+      if (stable.length > text.length && stable.startsWith(text)) { onToken(stable.slice(text.length)); text = stable; }
     }
-    return { text, tokens: out.length, trimmedTurns: trimmed };
+    const final = tok.decode(out, { skipSpecialTokens: true });
+    if (final.length > text.length && final.startsWith(text)) onToken(final.slice(text.length));
+    return { text: final, tokens: out.length, trimmedTurns: trimmed };
   }
 
   stopChat(): void { this.chatControl.cancel = true; }

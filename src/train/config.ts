@@ -56,7 +56,9 @@ export const PRESETS: Record<'quick-demo' | 'rtx3060-8b' | 'full', { label: stri
 };
 
 /** Fill defaults and reject impossible values with a message naming the field. */
-export function resolveTrainConfig(partial: Partial<TrainConfig> & { targets?: readonly string[] }): TrainConfig {
+export type TrainConfigInput = Omit<Partial<TrainConfig>, 'targets'> & { targets?: readonly string[] };
+
+export function resolveTrainConfig(partial: TrainConfigInput): TrainConfig {
   const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...partial, targets: parseTargets(partial.targets ?? DEFAULT_TRAIN_CONFIG.targets) };
   const posInt = (k: keyof TrainConfig) => {
     const v = c[k] as number;

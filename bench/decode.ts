@@ -5,27 +5,45 @@
 // (all weights once, LoRA A/B, the KV cache up to the context length).
 
 import type { Gpu } from '../src/gpu/core/context';
-import { destroyTensor, type Tensor } from '../src/gpu/core/tensor';
-import { allocKvCache, generate } from '../src/chat/generate';
+import { destroyTensor, writeTensor, type Tensor } from '../src/gpu/core/tensor';
+import { allocKvCache, generate, type KvCache } from '../src/chat/generate';
 import { GREEDY } from '../src/chat/sampling';
-import { allocActivations } from '../src/model/activations';
+import { attentionDecode, kvCacheWrite } from '../src/gpu/ops/attention';
+import { loraForward } from '../src/gpu/ops/lora';
+import { nf4Matmul } from '../src/gpu/ops/nf4';
+import { matmul16 } from '../src/gpu/ops/w16';
+import { allocActivations, rows, type Activations } from '../src/model/activations';
+import { modelForward, type AttendFn } from '../src/model/forward';
+import { copyRows } from '../src/model/loss';
 import { allocLora, initLora, loraModules, type LoraState } from '../src/model/lora';
-import { TARGETS } from '../src/model/modules';
+import { TARGETS, type Target } from '../src/model/modules';
 import type { ModelWeights } from '../src/model/weights';
+import { gpuTimeMs } from './gputime';
 import { modelBytes } from './random-model';
 import { dispatchCounter } from './track';
 
 export interface DecodeRun { lora: boolean; prefillMs: number; decodeTokensPerSecond: number; msPerToken: number; dispatchesPerToken: number; jsDispatchMsPerToken: number }
 
+/** GPU time (timestamps) of the pieces of one decode token at position `prompt`. */
+export interface DecodeGpu {
+  forwardLoraMs: number; // whole T=1 forward + lm_head, adapter on
+  forwardBaseMs: number; // adapter off
+  gemvMs: number; // the 7·L NF4 GEMVs alone
+  loraMs: number; // the 7·L LoRA forwards at T=1 alone
+  attnMs: number; // L × (KV-cache write + attention over the cache)
+  lmHeadMs: number; // lm_head GEMV (bf16)
+}
+
 export interface DecodeResult {
   prompt: number; newTokens: number;
   runs: DecodeRun[];
+  gpu: DecodeGpu | null;
   bytesPerToken: { weights: number; lora: number; kvCache: number; total: number };
   boundTokensPerSecond: number; // copy bandwidth ÷ bytes per token
   fractionOfBound: number; // measured (adapter on) ÷ bound
 }
 
-async function once(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: ReturnType<typeof allocActivations>, kv: ReturnType<typeof allocKvCache>,
+async function once(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Activations, kv: KvCache,
   prompt: number[], newTokens: number): Promise<DecodeRun> {
   const t0 = performance.now();
   const stamps: number[] = [];
@@ -45,6 +63,44 @@ async function once(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Ret
   };
 }
 
+async function decodeGpu(gpu: Gpu, w: ModelWeights, lora: LoraState, acts: Activations, kv: KvCache, pos: number): Promise<DecodeGpu> {
+  const d = w.dims, ws = acts.ws, a = acts.layers[0], one = (t: Tensor) => rows(t, 1);
+  const shape = { nHeads: d.H, nKvHeads: d.Hkv, headDim: d.D };
+  writeTensor(gpu, ws.ids, Int32Array.of(1));
+  writeTensor(gpu, ws.positions, Int32Array.of(pos));
+  writeTensor(gpu, ws.segIds, Int32Array.of(0));
+  await gpu.sync();
+  const attend: AttendFn = (l, out, _lse, q, k, v) => {
+    kvCacheWrite(gpu, kv.k[l], kv.v[l], k, v, pos);
+    attentionDecode(gpu, out, q, kv.k[l], kv.v[l], pos + 1, shape);
+  };
+  const forward = (lo: LoraState | null) => () => {
+    modelForward(gpu, w, acts, 1, { lora: lo, train: false, seed: 0 }, attend);
+    copyRows(gpu, ws.xChunk, 0, ws.xf, 0, 1, d.C);
+    matmul16(gpu, one(ws.logits), one(ws.xChunk), w.lmHead);
+  };
+  const io: Record<Target, [Tensor, Tensor]> = { // x, y at T = 1
+    q_proj: [a.xn1, a.q], k_proj: [a.xn1, a.k], v_proj: [a.xn1, a.v], o_proj: [a.attn, ws.dC],
+    gate_proj: [a.xn2, a.g], up_proj: [a.xn2, a.u], down_proj: [a.h, ws.dC],
+  };
+  const reps = 5;
+  const forwardLoraMs = (await gpuTimeMs(gpu, forward(lora), reps)).ms;
+  const forwardBaseMs = (await gpuTimeMs(gpu, forward(null), reps)).ms;
+  const gemvMs = (await gpuTimeMs(gpu, () => {
+    for (const lw of w.layers) for (const t of TARGETS) {
+      const p = lw.proj[t];
+      if (p.kind === 'nf4') nf4Matmul(gpu, one(io[t][1]), one(io[t][0]), p.w);
+    }
+  }, reps)).ms;
+  const loraMs = (await gpuTimeMs(gpu, () => {
+    for (const [l, t, m] of loraModules(lora))
+      loraForward(gpu, one(io[t][1]), one(acts.layers[l].xa[t]!), one(io[t][0]), m.A, m.B, { scale: lora.scale, dropout: 0, seed: 0 });
+  }, reps)).ms;
+  const attnMs = (await gpuTimeMs(gpu, () => { for (let l = 0; l < d.L; l++) attend(l, one(a.attn), a.lse, one(a.q), one(a.k), one(a.v)); }, reps)).ms;
+  const lmHeadMs = (await gpuTimeMs(gpu, () => matmul16(gpu, one(ws.logits), one(ws.xChunk), w.lmHead), reps)).ms;
+  return { forwardLoraMs, forwardBaseMs, gemvMs, loraMs, attnMs, lmHeadMs };
+}
+
 export async function benchDecode(gpu: Gpu, w: ModelWeights, o: { prompt: number; newTokens: number; r: number; copyGBs: number }): Promise<DecodeResult> {
   const d = w.dims;
   const lora = allocLora(gpu, d, { r: o.r, alpha: 2 * o.r, dropout: 0, targets: [...TARGETS] });
@@ -56,6 +112,7 @@ export async function benchDecode(gpu: Gpu, w: ModelWeights, o: { prompt: number
   await once(gpu, w, lora, acts, kv, prompt.slice(0, 8), 4); // warm-up: compiles the decode pipelines
   await once(gpu, w, null, acts, kv, prompt.slice(0, 8), 4);
   const runs = [await once(gpu, w, lora, acts, kv, prompt, o.newTokens), await once(gpu, w, null, acts, kv, prompt, o.newTokens)];
+  const dgpu = await decodeGpu(gpu, w, lora, acts, kv, o.prompt);
   const mb = modelBytes(w.cfg);
   const weights = mb.nf4Linear + mb.lmHead + mb.norms + d.C * 2; // + one embedding row
   let loraBytes = 0;
@@ -74,7 +131,7 @@ export async function benchDecode(gpu: Gpu, w: ModelWeights, o: { prompt: number
   Object.values(acts.ws).forEach(kill);
   await gpu.sync();
   return {
-    prompt: o.prompt, newTokens: o.newTokens, runs,
+    prompt: o.prompt, newTokens: o.newTokens, runs, gpu: dgpu,
     bytesPerToken: { weights, lora: loraBytes, kvCache, total },
     boundTokensPerSecond: bound, fractionOfBound: runs[0].decodeTokensPerSecond / bound,
   };

@@ -21,17 +21,17 @@ export function printReport(r: BenchReport): void {
   out.push(`weights: NF4 linears ${f(mb.nf4Linear / GiB, 2)} GiB, embedding ${f(mb.embed / GiB, 2)} GiB, lm_head ${f(mb.lmHead / GiB, 2)} GiB (bf16); built in ${f(r.loadSeconds)} s`);
   out.push('\n### Training step (forward + loss + backward + AdamW), r=16 all seven modules');
   out.push(table(
-    ['micro-batch', 'tokens', 'recompute', 'ms/step', 'tokens/s', 'model TFLOP/step', 'TFLOP/s', '% f32 peak', 'peak GiB', 'record ms', 'dispatches', 'loss'],
+    ['micro-batch', 'tokens', 'recompute', 'ms/step', 'tokens/s', 'model TFLOP/step', 'TFLOP/s', '% f32 peak', 'peak GiB', 'JS record ms', 'GPU ms', 'dispatches', 'loss'],
     r.steps.map((s) => [`${s.batch} × ${s.seq}`, s.tokens, String(s.recompute), f(s.msPerStep, 0), f(s.tokensPerSecond, 0), f(s.modelTflop, 2),
-      f(s.achievedTflops, 2), f((100 * s.achievedTflops) / peak), f(s.peakBytes / GiB, 2), f(s.recordMs, 0), s.dispatches, f(s.loss, 3)]),
+      f(s.achievedTflops, 2), f((100 * s.achievedTflops) / peak), f(s.peakBytes / GiB, 2), f(s.recordMs, 0), f(s.gpuStepMs, 0), s.dispatches, f(s.loss, 3)]),
   ));
   for (const s of r.steps) {
     if (!s.components.length) continue;
     const sum = s.components.reduce((a, c) => a + c.totalMs, 0);
-    out.push(`\n#### Breakdown at ${s.tokens} tokens (kernels timed alone × count; sum ${f(sum, 0)} ms vs measured step ${f(s.msPerStep, 0)} ms)`);
+    out.push(`\n#### Breakdown at ${s.tokens} tokens (GPU time of each piece alone × count; sum ${f(sum, 0)} ms vs GPU time of a whole step ${f(s.gpuStepMs, 0)} ms, wall ${f(s.msPerStep, 0)} ms)`);
     const sorted = [...s.components].sort((a, b) => b.totalMs - a.totalMs);
-    out.push(table(['component', 'count', 'ms each', 'ms/step', '% of step', 'TFLOP/s', '% f32 peak'],
-      sorted.map((c) => [c.name, c.count, f(c.ms, 3), f(c.totalMs, 0), f((100 * c.totalMs) / s.msPerStep), c.gflop ? f(c.tflops, 2) : '',
+    out.push(table(['component', 'count', 'ms each', 'ms/step', '% of GPU step', 'TFLOP/s', '% f32 peak'],
+      sorted.map((c) => [c.name, c.count, f(c.ms, 3), f(c.totalMs, 0), f((100 * c.totalMs) / s.gpuStepMs), c.gflop ? f(c.tflops, 2) : '',
         c.gflop ? f((100 * c.tflops) / peak) : ''])));
   }
   if (r.decode) {
@@ -39,6 +39,11 @@ export function printReport(r: BenchReport): void {
     out.push(`\n### Decode (KV cache, greedy, ${d.newTokens} tokens after ${d.prompt})`);
     out.push(table(['adapter', 'prefill ms', 'tokens/s', 'ms/token', 'dispatches/token', 'JS ms/token in dispatch'],
       d.runs.map((x) => [x.lora ? 'on' : 'off', f(x.prefillMs, 0), f(x.decodeTokensPerSecond, 1), f(x.msPerToken, 2), f(x.dispatchesPerToken, 0), f(x.jsDispatchMsPerToken, 2)])));
+    if (d.gpu) {
+      const g = d.gpu;
+      out.push(`GPU time of one token (timestamps): forward+lm_head ${f(g.forwardLoraMs, 2)} ms with the adapter, ${f(g.forwardBaseMs, 2)} ms without; ` +
+        `alone: NF4 GEMVs ${f(g.gemvMs, 2)} ms, LoRA ${f(g.loraMs, 2)} ms, KV write+attention ${f(g.attnMs, 2)} ms, lm_head ${f(g.lmHeadMs, 2)} ms`);
+    }
     out.push(`bytes read per token: ${f(d.bytesPerToken.total / 1e9, 2)} GB (weights ${f(d.bytesPerToken.weights / 1e9, 2)}, LoRA ${f(d.bytesPerToken.lora / 1e9, 3)}, KV ${f(d.bytesPerToken.kvCache / 1e9, 3)}); ` +
       `bandwidth bound ${f(d.boundTokensPerSecond, 0)} tokens/s; measured ${f(100 * d.fractionOfBound)}% of it`);
   }

@@ -26,6 +26,7 @@ import { DEFAULT_ADAMW, optimizerStep, trainMicroStep } from '../src/model/step'
 import type { ModelWeights } from '../src/model/weights';
 import { resolveTrainConfig } from '../src/train/config';
 import { allocTraining, ceChunkRows, type TrainState } from '../src/train/session';
+import { gpuTimeMs } from './gputime';
 import { dispatchCounter, memoryTracker } from './track';
 
 export interface StepOptions { seq: number; batch: number; warmup: number; steps: number; r: number }
@@ -39,7 +40,9 @@ export interface StepResult {
   peakBytes: number; activationPlanBytes: number;
   modelTflop: number; // FLOP of one step by the model (matmuls + attention), TFLOP
   achievedTflops: number; // modelTflop / step time
-  recordMs: number; // JS time to record one micro-step (before the GPU starts on it)
+  recordMs: number; // JS time to record one micro-step + optimizer step (the GPU waits for it: one submit per step)
+  gpuStepMs: number; // GPU time of that recorded step (timestamps)
+  gpuTiming: 'timestamp' | 'wall';
   dispatches: number; // dispatches in one micro-step + optimizer step
   components: Component[];
 }
@@ -71,23 +74,14 @@ export function stepFlop(w: ModelWeights, T: number, seq: number, r: number, tar
   return { gemm, lora, attn, head };
 }
 
-async function timeIt(gpu: Gpu, fn: () => void, reps: number): Promise<number> {
-  fn();
-  await gpu.sync();
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) fn();
-  await gpu.sync();
-  return (performance.now() - t0) / reps;
-}
-
 /** Component times on layer 0's buffers at T tokens (after a real step filled them). */
 async function components(gpu: Gpu, w: ModelWeights, st: TrainState, T: number, seq: number, runs: [number, number][], reps: number): Promise<Component[]> {
   const d = w.dims, L = d.L, a = st.acts.layers[0], ws = st.acts.ws, lw = w.layers[0], lo = st.lora.layers[0];
   const v = (t: Tensor) => rows(t, T);
   const out: Component[] = [];
   const add = async (name: string, count: number, gflop: number, fn: () => void, n = reps) => {
-    const ms = await timeIt(gpu, fn, n);
-    out.push({ name, count, ms, totalMs: ms * count, gflop, tflops: gflop / ms / 1e3 });
+    const { ms } = await gpuTimeMs(gpu, fn, n);
+    out.push({ name, count, ms, totalMs: ms * count, gflop, tflops: gflop / ms }); // GFLOP/ms = TFLOP/s
   };
   // One representative per shape; `k` = how many of the seven modules share it.
   const lin: [Target, string, number, Tensor, Tensor, Tensor, Tensor][] = [ // target, name, k, x, y, dx, dy
@@ -189,18 +183,21 @@ export async function benchStep(gpu: Gpu, w: ModelWeights, o: StepOptions, break
     stepMs.push(performance.now() - t0);
   }
   const msPerStep = stepMs.reduce((s, x) => s + x, 0) / stepMs.length;
-  // Recording cost and dispatch count of one step, measured on a separate instrumented step.
-  const counter = dispatchCounter(gpu);
-  const t0 = performance.now();
+  // One instrumented step: JS recording time, dispatch count, then its GPU time (timestamps).
   const { T: Tb, count, runs } = uploadBatch(gpu, st.acts, batch, w.dims.V);
-  const run = { lora: st.lora, train: true, seed: step };
-  modelForward(gpu, w, st.acts, Tb, run);
-  lossChunks(gpu, w, st.acts, Tb, runs, 1 / count);
-  modelBackward(gpu, w, st.acts, Tb, run);
-  const recordMs = performance.now() - t0;
-  optimizerStep(gpu, st.lora, st.opt, DEFAULT_ADAMW, ++step);
-  const dispatches = counter.stop();
   await gpu.sync();
+  const counter = dispatchCounter(gpu);
+  let recordMs = 0;
+  const gpuStep = await gpuTimeMs(gpu, () => {
+    const t0 = performance.now();
+    const run = { lora: st.lora, train: true, seed: step };
+    modelForward(gpu, w, st.acts, Tb, run);
+    lossChunks(gpu, w, st.acts, Tb, runs, 1 / count);
+    modelBackward(gpu, w, st.acts, Tb, run);
+    optimizerStep(gpu, st.lora, st.opt, DEFAULT_ADAMW, ++step);
+    recordMs = performance.now() - t0;
+  }, 1, false);
+  const dispatches = counter.stop();
   const comps = breakdownReps > 0 ? await components(gpu, w, st, T, o.seq, runs, breakdownReps) : [];
   const f = stepFlop(w, T, o.seq, o.r, st.lora.targets);
   const modelTflop = (f.gemm + f.lora + f.attn + f.head) / 1e12;
@@ -209,7 +206,7 @@ export async function benchStep(gpu: Gpu, w: ModelWeights, o: StepOptions, break
     seq: o.seq, batch: o.batch, tokens: T, recompute: st.acts.recompute,
     msPerStep, tokensPerSecond: T / (msPerStep / 1000), stepMs, loss,
     peakBytes: mem.peak(), activationPlanBytes: planBytes,
-    modelTflop, achievedTflops: modelTflop / (msPerStep / 1000), recordMs, dispatches, components: comps,
+    modelTflop, achievedTflops: modelTflop / (msPerStep / 1000), recordMs, gpuStepMs: gpuStep.ms, gpuTiming: gpuStep.timing, dispatches, components: comps,
   };
   mem.stop();
   destroyTraining(gpu, st);

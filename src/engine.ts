@@ -22,6 +22,7 @@ import { allocKvCache, generate, type KvCache } from './chat/generate';
 import type { SamplingOptions } from './chat/sampling';
 import { exportPeftZip, importPeft } from './export/peft';
 import { evaluateSplit, type EvalOptions, type EvalResult } from './eval/run';
+import type { RunLog } from './store/runlog';
 
 export type { GpuInfo, SelftestResult, TrainEvent, TrainConfig, DataReport, LoadProgress, EvalResult };
 
@@ -53,10 +54,11 @@ export class Engine {
   private chatControl = { cancel: false };
   private kv: KvCache | null = null;
 
-  private constructor(readonly gpu: Gpu, private store: CheckpointStore | null) {}
+  private constructor(readonly gpu: Gpu, private store: CheckpointStore | null, private log: RunLog | null) {}
 
-  static async create(gpuApi: GPU | undefined, opts?: AcquireOptions & { store?: CheckpointStore }): Promise<Engine> {
-    return new Engine(await Gpu.create(gpuApi, opts), opts?.store ?? null);
+  /** In the browser the worker passes IndexedDB-backed checkpoints and run log; the CLI none. */
+  static async create(gpuApi: GPU | undefined, opts?: AcquireOptions & { store?: CheckpointStore; log?: RunLog }): Promise<Engine> {
+    return new Engine(await Gpu.create(gpuApi, opts), opts?.store ?? null, opts?.log ?? null);
   }
 
   gpuInfo(): GpuInfo { return this.gpu.info; }
@@ -125,8 +127,15 @@ export class Engine {
     }
     const t = this.training;
     this.control = { pause: false, cancel: false };
-    t.position = await train({ gpu: this.gpu, weights: m.weights, lora: t.lora, acts: t.acts, opt: t.opt, store: this.store, runId },
-      t.cfg, trainData(this.dataset), this.control, onEvent, t.position);
+    await this.log?.startRun(runId, m.source.name, t.cfg, this.dataset.report);
+    const emit = (e: TrainEvent) => { onEvent(e); void this.log?.event(runId, e); };
+    try {
+      t.position = await train({ gpu: this.gpu, weights: m.weights, lora: t.lora, acts: t.acts, opt: t.opt, store: this.store, runId },
+        t.cfg, trainData(this.dataset), this.control, emit, t.position);
+    } catch (e) {
+      await this.log?.failed(runId, e instanceof Error ? e.message : String(e));
+      throw e;
+    }
     return t.position;
   }
 
@@ -189,7 +198,9 @@ export class Engine {
     if (!this.dataset) throw new Error('prepare a dataset first (Data section)');
     const acts = this.training?.acts ?? allocTraining(this.gpu, m.weights, resolveTrainConfig({ seqLen: 512, r: 8 })).acts;
     const lora = o.useAdapter ? this.training?.lora ?? null : null;
-    return evaluateSplit({ gpu: this.gpu, weights: m.weights, lora, acts, tokenizer: this.tokenizer!, dataset: this.dataset, kv: (this.kv ??= allocKvCache(this.gpu, m.weights, 2048)) }, o, onProgress);
+    const r = await evaluateSplit({ gpu: this.gpu, weights: m.weights, lora, acts, tokenizer: this.tokenizer!, dataset: this.dataset, kv: (this.kv ??= allocKvCache(this.gpu, m.weights, 2048)) }, o, onProgress);
+    if (this.training) await this.log?.evaluation(this.training.runId, r, this.training.position.step);
+    return r;
   }
 
   async exportPeft(): Promise<Uint8Array> {

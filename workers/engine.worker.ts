@@ -1,12 +1,18 @@
 // The engine in a Web Worker, exposed with comlink: all GPU work stays off the UI thread.
+// Checkpoints and the experiment log go to IndexedDB (the UI reads the same database).
 import * as Comlink from 'comlink';
 import { Engine, toEngineError } from '../src/engine';
+import { openStudioDb } from '../src/store/db';
+import { idbCheckpointStore } from '../src/store/checkpoints.idb';
+import { idbRunLog } from '../src/store/runlog';
 
 /** What the UI can call: create the engine, then use it through the returned proxy. */
 const api = {
   async init(): Promise<Engine> {
     try {
-      return Comlink.proxy(await Engine.create(self.navigator.gpu));
+      const db = await openStudioDb();
+      const engine = await Engine.create(self.navigator.gpu, { store: idbCheckpointStore(db), log: idbRunLog(db) });
+      return Comlink.proxy(engine);
     } catch (e) {
       throw toEngineError(e);
     }

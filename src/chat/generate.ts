@@ -4,7 +4,7 @@
 // Adapter on/off is a per-call choice (lora null = base model) on the same loaded weights.
 
 import type { Gpu } from '../gpu/core/context';
-import { createTensor, readF32, writeTensor, type Tensor } from '../gpu/core/tensor';
+import { createTensor, readBytes, writeTensor, type Tensor } from '../gpu/core/tensor';
 import { attentionDecode, attentionForward, kvCacheWrite } from '../gpu/ops/attention';
 import { matmul16 } from '../gpu/ops/w16';
 import { rows, type Activations } from '../model/activations';
@@ -57,8 +57,9 @@ async function step(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Act
   modelForward(gpu, w, acts, T, { lora, train: false, seed: 0 }, attendWithCache(gpu, w, kv, start, T, rows(ws.segIds, T)));
   copyRows(gpu, ws.xChunk, 0, ws.xf, T - 1, 1, w.dims.C);
   matmul16(gpu, rows(ws.logits, 1), rows(ws.xChunk, 1), w.lmHead);
-  const all = await readF32(gpu, ws.logits);
-  return all.slice(0, w.dims.V);
+  // Read back only the one row of logits that sampling needs ([V] f32).
+  const bytes = await readBytes(gpu, ws.logits.buffer, 0, w.dims.V * 4);
+  return new Float32Array(bytes.buffer, 0, w.dims.V);
 }
 
 /**

@@ -11,6 +11,7 @@ import { loadLlama3Tokenizer, prepareDataset, type DataReport, type PrepareOptio
 import { demoModelSource, folderModelSource, type ModelSource } from './model/source';
 import { blobSource, type ByteSource } from './model/safetensors';
 import { loadWeights, type LoadProgress, type ModelWeights } from './model/weights';
+import type { Activations } from './model/activations';
 import { planMemory } from './model/plan';
 import { readLoraWeights, setLoraWeights } from './model/lora';
 import { parseTargets } from './model/modules';
@@ -34,6 +35,9 @@ export function toEngineError(e: unknown): EngineError {
   return { kind: 'error', message: e instanceof Error ? e.message : String(e) };
 }
 
+/** Sent to the UI when training survived a GPU device loss. */
+export interface RecoveryEvent { type: 'recovered'; reason: string; resumedAtStep: number }
+
 export interface ModelSummary {
   name: string;
   layers: number; hidden: number; vocab: number; heads: number; kvHeads: number;
@@ -46,7 +50,7 @@ export interface DataPreview { report: DataReport; sample: { row: number; topic:
 export interface ChatOptions extends SamplingOptions { maxNewTokens: number; seed: number; useAdapter: boolean }
 
 export class Engine {
-  private model: { source: ModelSource; weights: ModelWeights } | null = null;
+  private model: { source: ModelSource; weights: ModelWeights; quant: 'nf4' | 'w16' } | null = null;
   private tokenizer: Tokenizer | null = null;
   private dataset: PreparedDataset | null = null;
   private training: (TrainState & { cfg: TrainConfig; position: LoopPosition; runId: string }) | null = null;
@@ -54,12 +58,23 @@ export class Engine {
   private chatControl = { cancel: false };
   private kv: KvCache | null = null;
 
-  private constructor(readonly gpu: Gpu, private store: CheckpointStore | null, private log: RunLog | null) {}
+  private inferenceActs: Activations | null = null;
+
+  private constructor(
+    private device: Gpu,
+    private readonly gpuApi: GPU | undefined,
+    private readonly acquire: AcquireOptions,
+    private store: CheckpointStore | null,
+    private log: RunLog | null,
+  ) {}
 
   /** In the browser the worker passes IndexedDB-backed checkpoints and run log; the CLI none. */
-  static async create(gpuApi: GPU | undefined, opts?: AcquireOptions & { store?: CheckpointStore; log?: RunLog }): Promise<Engine> {
-    return new Engine(await Gpu.create(gpuApi, opts), opts?.store ?? null, opts?.log ?? null);
+  static async create(gpuApi: GPU | undefined, opts: AcquireOptions & { store?: CheckpointStore; log?: RunLog } = {}): Promise<Engine> {
+    return new Engine(await Gpu.create(gpuApi, opts), gpuApi, opts, opts.store ?? null, opts.log ?? null);
   }
+
+  /** The current device (replaced after a device loss). */
+  get gpu(): Gpu { return this.device; }
 
   gpuInfo(): GpuInfo { return this.gpu.info; }
 
@@ -84,7 +99,7 @@ export class Engine {
     this.unloadModel();
     const before = this.gpu.allocatedBytes;
     const weights = await this.gpu.guarded('loading the model', () => loadWeights(this.gpu, source.config, source.reader, { quant, onProgress }));
-    this.model = { source, weights };
+    this.model = { source, weights, quant };
     this.tokenizer ??= await loadLlama3Tokenizer();
     const c = source.config;
     return { name: source.name, layers: c.numHiddenLayers, hidden: c.hiddenSize, vocab: c.vocabSize, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, quant, gpuBytes: this.gpu.allocatedBytes - before };
@@ -92,7 +107,7 @@ export class Engine {
 
   private unloadModel(): void {
     // Buffers are released with the device's garbage collection; drop every reference.
-    this.model = null; this.training = null; this.kv = null;
+    this.model = null; this.training = null; this.kv = null; this.inferenceActs = null;
   }
 
   /** The memory plan for the loaded model (or a config) at a training setting. */
@@ -117,37 +132,71 @@ export class Engine {
 
   // ---- training ----------------------------------------------------------------------------------
 
-  /** Start a new run (or continue the current one after a pause) until done, paused or cancelled. */
-  async train(cfgPartial: TrainConfigInput, onEvent: (e: TrainEvent) => void, runId = `run-${Date.now()}`): Promise<LoopPosition> {
+  /**
+   * Start a new run (or continue the current one after a pause) until done, paused or
+   * cancelled. If the GPU device is lost mid-run (driver reset, out of memory, tab in the
+   * background too long), a new device is acquired, the model reloaded and training resumes
+   * from the newest valid checkpoint (or from the start if none was written yet).
+   */
+  async train(cfgPartial: TrainConfigInput, onEvent: (e: TrainEvent | RecoveryEvent) => void, runId = `run-${Date.now()}`): Promise<LoopPosition> {
     const m = this.requireModel();
     if (!this.dataset) throw new Error('prepare a dataset first (Data section)');
     if (!this.training || this.training.runId !== runId) {
       const cfg = resolveTrainConfig(cfgPartial);
       this.training = { ...allocTraining(this.gpu, m.weights, cfg), cfg, position: START, runId };
     }
-    const t = this.training;
     this.control = { pause: false, cancel: false };
-    await this.log?.startRun(runId, m.source.name, t.cfg, this.dataset.report);
+    await this.log?.startRun(runId, m.source.name, this.training.cfg, this.dataset.report);
     const emit = (e: TrainEvent) => { onEvent(e); void this.log?.event(runId, e); };
-    try {
-      t.position = await train({ gpu: this.gpu, weights: m.weights, lora: t.lora, acts: t.acts, opt: t.opt, store: this.store, runId },
-        t.cfg, trainData(this.dataset), this.control, emit, t.position);
-    } catch (e) {
-      await this.log?.failed(runId, e instanceof Error ? e.message : String(e));
-      throw e;
+    for (let recoveries = 0; ; recoveries++) {
+      const t = this.training!;
+      try {
+        t.position = await train({ gpu: this.gpu, weights: this.model!.weights, lora: t.lora, acts: t.acts, opt: t.opt, store: this.store, runId },
+          t.cfg, trainData(this.dataset), this.control, emit, t.position);
+        return t.position;
+      } catch (e) {
+        const lost = await this.deviceWasLost();
+        if (!lost || recoveries >= 3) {
+          await this.log?.failed(runId, e instanceof Error ? e.message : String(e));
+          throw lost ? new GpuError('device-lost', `the GPU device was lost ${recoveries + 1} times; giving up: ${lost}`) : e;
+        }
+        await this.recoverDevice();
+        const step = await this.restoreTraining(runId, t.cfg);
+        onEvent({ type: 'recovered', reason: lost, resumedAtStep: step });
+      }
     }
-    return t.position;
   }
 
-  /** Continue a run from its newest valid checkpoint (after a reload or a device loss). */
-  async resumeFromCheckpoint(runId: string, onEvent: (e: TrainEvent) => void): Promise<LoopPosition> {
-    const m = this.requireModel();
+  /** The device-lost message if the device is gone (lost promises resolve asynchronously). */
+  private async deviceWasLost(): Promise<string | null> {
+    await new Promise((r) => setTimeout(r, 0));
+    return this.gpu.lost ? this.gpu.lost.message : null;
+  }
+
+  /** A new device with the same features and the model reloaded onto it. */
+  private async recoverDevice(): Promise<void> {
+    this.device = await Gpu.create(this.gpuApi, this.acquire);
+    this.kv = null; this.inferenceActs = null;
+    const m = this.model!;
+    this.model = { ...m, weights: await loadWeights(this.gpu, m.source.config, m.source.reader, { quant: m.quant }) };
+  }
+
+  /** Fresh training state for `runId` from its newest valid checkpoint; returns its step. */
+  private async restoreTraining(runId: string, cfg: TrainConfig): Promise<number> {
+    const ck = this.store ? await loadLatestValid(this.store, runId) : null;
+    const config = ck?.meta.config ?? cfg;
+    this.training = { ...allocTraining(this.gpu, this.model!.weights, config), cfg: config, position: ck?.meta.position ?? START, runId };
+    if (ck) await restoreLora(this.gpu, this.training.lora, ck.file);
+    return this.training.position.step;
+  }
+
+  /** Continue a run from its newest valid checkpoint (after a reload of the page). */
+  async resumeFromCheckpoint(runId: string, onEvent: (e: TrainEvent | RecoveryEvent) => void): Promise<LoopPosition> {
+    this.requireModel();
     if (!this.store) throw new Error('no checkpoint storage in this engine');
-    const ck = await loadLatestValid(this.store, runId);
-    if (!ck) throw new Error(`run ${runId} has no valid checkpoint`);
-    this.training = { ...allocTraining(this.gpu, m.weights, ck.meta.config), cfg: ck.meta.config, position: ck.meta.position, runId };
-    await restoreLora(this.gpu, this.training.lora, ck.file);
-    return this.train(ck.meta.config, onEvent, runId);
+    if (!(await loadLatestValid(this.store, runId))) throw new Error(`run ${runId} has no valid checkpoint`);
+    await this.restoreTraining(runId, resolveTrainConfig({}));
+    return this.train(this.training!.cfg, onEvent, runId);
   }
 
   pauseTraining(): void { this.control.pause = true; }
@@ -159,7 +208,7 @@ export class Engine {
   async chat(messages: ChatMessage[], o: ChatOptions, onToken: (text: string) => void): Promise<{ text: string; tokens: number; trimmedTurns: number }> {
     const m = this.requireModel();
     const tok = this.tokenizer!;
-    const acts = this.training?.acts ?? allocTraining(this.gpu, m.weights, resolveTrainConfig({ seqLen: 256, r: 8, dropout: 0 })).acts;
+    const acts = this.actsForInference();
     const maxCtx = Math.min(m.source.config.maxPositionEmbeddings, 4096);
     this.kv ??= allocKvCache(this.gpu, m.weights, maxCtx);
     // Trim the oldest turns (the system prompt stays) until prompt + answer fit the context.
@@ -196,7 +245,7 @@ export class Engine {
   async evaluate(o: EvalOptions, onProgress?: (done: number, total: number) => void): Promise<EvalResult> {
     const m = this.requireModel();
     if (!this.dataset) throw new Error('prepare a dataset first (Data section)');
-    const acts = this.training?.acts ?? allocTraining(this.gpu, m.weights, resolveTrainConfig({ seqLen: 512, r: 8 })).acts;
+    const acts = this.actsForInference();
     const lora = o.useAdapter ? this.training?.lora ?? null : null;
     const r = await evaluateSplit({ gpu: this.gpu, weights: m.weights, lora, acts, tokenizer: this.tokenizer!, dataset: this.dataset, kv: (this.kv ??= allocKvCache(this.gpu, m.weights, 2048)) }, o, onProgress);
     if (this.training) await this.log?.evaluation(this.training.runId, r, this.training.position.step);
@@ -217,6 +266,13 @@ export class Engine {
     this.training = { ...allocTraining(this.gpu, m.weights, cfg), cfg, position: START, runId: `import-${Date.now()}` };
     setLoraWeights(this.gpu, this.training.lora, host);
     return { r: host.r, alpha: host.alpha, targets: host.targets };
+  }
+
+  /** Activations for chat/eval: the training run's, or one inference set allocated once. */
+  private actsForInference(): Activations {
+    if (this.training) return this.training.acts;
+    this.inferenceActs ??= allocTraining(this.gpu, this.requireModel().weights, resolveTrainConfig({ seqLen: 512, r: 1, targets: ['q_proj'] })).acts;
+    return this.inferenceActs;
   }
 
   private requireModel() {

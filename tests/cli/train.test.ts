@@ -7,6 +7,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { unzipSync } from 'fflate';
+import { parseGguf } from '../../src/export/gguf';
 
 const CSV = 'public/sample/BengaliEmpatheticConversations.sample.csv';
 
@@ -34,6 +36,14 @@ describe('cli train', () => {
     expect(existsSync(join(out, 'adapter', 'adapter_model.safetensors'))).toBe(true);
     expect(JSON.parse(readFileSync(join(out, 'adapter', 'adapter_config.json'), 'utf8')).r).toBe(16);
     expect(readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').length).toBeGreaterThan(5);
+
+    // export --run: the run's adapter as GGUF (parsed back) and as a PEFT zip
+    cli(['export', '--run', out, '--format', 'gguf', '--out', join(out, 'a.gguf')]);
+    const gguf = parseGguf(new Uint8Array(readFileSync(join(out, 'a.gguf'))));
+    expect(gguf.kv.get('general.type')?.value).toBe('adapter');
+    expect(gguf.tensors.some((t) => t.name === 'blk.0.attn_q.weight.lora_a')).toBe(true);
+    cli(['export', '--run', out, '--format', 'zip', '--out', join(out, 'a.zip')]);
+    expect(Object.keys(unzipSync(new Uint8Array(readFileSync(join(out, 'a.zip')))))).toContain('adapter_model.safetensors');
 
     const out2 = mkdtempSync(join(tmpdir(), 'train-'));
     const more = cli(['train', '--resume', out, '--steps', '5', '--csv', CSV, '--out', out2, '--json'])

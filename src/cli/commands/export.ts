@@ -1,5 +1,6 @@
-// `npm run cli -- export --adapter PATH --out PATH [--format zip|peft|gguf] [--config config.json | --demo]
+// `npm run cli -- export --run DIR | --adapter PATH --out PATH [--format zip|peft|gguf] [--config config.json | --demo]
 //   [--base-model NAME] [--name TEXT]`
+// --run DIR takes the adapter and the model of a `train --out DIR` run.
 // Reads a PEFT LoRA adapter (a folder with adapter_config.json + adapter_model.safetensors, or a
 // zip of them), validates it against the model config (default: the built-in Llama-3.1-8B-Instruct
 // config; --demo: the demo model), and writes it as a PEFT zip, a PEFT folder, or a llama.cpp
@@ -13,7 +14,17 @@ import { DEMO_CONFIG } from '../../model/demo';
 import { DEFAULT_BASE_MODEL, exportPeftFiles, exportPeftZip, importPeft } from '../../export/peft';
 import { loraToGguf } from '../../export/gguf';
 
+/** A `train --out DIR` folder: its log's first line names the model (demo or a folder). */
+async function runModel(dir: string): Promise<{ cfg: LlamaConfig; label: string }> {
+  const first = (await readFile(join(dir, 'log.jsonl'), 'utf8').catch(() => { throw new CliError(`--run ${dir}: no log.jsonl (is it a train --out folder?)`); })).split('\n')[0];
+  const model = String((JSON.parse(first) as { model?: string }).model ?? '');
+  if (model.startsWith('demo')) return { cfg: DEMO_CONFIG, label: 'demo model' };
+  const text = await readFile(join(model, 'config.json'), 'utf8').catch(() => { throw new CliError(`--run ${dir}: the run's model folder ${model} has no config.json`); });
+  return { cfg: parseLlamaConfig(text, join(model, 'config.json')), label: model };
+}
+
 async function loadConfig(args: CliArgs): Promise<{ cfg: LlamaConfig; label: string }> {
+  if (args.has('run') && !args.has('config') && !args.bool('demo')) return runModel(args.str('run'));
   if (args.bool('demo')) return { cfg: DEMO_CONFIG, label: 'demo model' };
   if (!args.has('config')) return { cfg: LLAMA_3_1_8B_CONFIG, label: 'built-in meta-llama/Llama-3.1-8B-Instruct' };
   const path = args.str('config');
@@ -42,7 +53,7 @@ async function readAdapter(path: string): Promise<Uint8Array | Record<string, Ui
 }
 
 export async function run(args: CliArgs): Promise<void> {
-  const adapterPath = args.str('adapter');
+  const adapterPath = args.has('run') ? join(args.str('run'), 'adapter') : args.str('adapter');
   const out = args.str('out');
   const format = args.str('format', out.endsWith('.gguf') ? 'gguf' : out.endsWith('.zip') ? 'zip' : 'peft');
   if (!['zip', 'peft', 'gguf'].includes(format)) throw new CliError(`--format must be zip, peft or gguf, got "${format}"`);

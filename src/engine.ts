@@ -12,7 +12,7 @@ import { demoModelSource, folderModelSource, type ModelSource } from './model/so
 import { blobSource, type ByteSource } from './model/safetensors';
 import { loadWeights, type LoadProgress, type ModelWeights } from './model/weights';
 import type { Activations } from './model/activations';
-import { planMemory } from './model/plan';
+import { checkPlan, planMemory } from './model/plan';
 import { readLoraWeights, setLoraWeights } from './model/lora';
 import { parseTargets } from './model/modules';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './train/config';
@@ -21,7 +21,8 @@ import { allocTraining, trainData, type TrainState } from './train/session';
 import { loadLatestValid, restoreLora, type CheckpointStore, type LoopPosition } from './train/checkpoint';
 import { allocKvCache, generate, type KvCache } from './chat/generate';
 import type { SamplingOptions } from './chat/sampling';
-import { exportPeftZip, importPeft } from './export/peft';
+import { exportPeftZip, importPeft, type LoraHostWeights } from './export/peft';
+import { loraToGguf } from './export/gguf';
 import { evaluateSplit, type EvalOptions, type EvalResult } from './eval/run';
 import type { RunLog } from './store/runlog';
 
@@ -110,12 +111,27 @@ export class Engine {
     this.model = null; this.training = null; this.kv = null; this.inferenceActs = null;
   }
 
-  /** The memory plan for the loaded model (or a config) at a training setting. */
+  /** The memory plan for the loaded model at a training setting (one size table, bytes per part). */
   memoryPlan(cfg: TrainConfigInput = {}) {
-    if (!this.model) throw new Error('load a model first');
     const c = resolveTrainConfig(cfg);
-    return planMemory(this.model.source.config, { seq: c.seqLen, batch: c.batchSize, r: c.r, targets: c.targets, recompute: c.recompute, doubleQuant: true, lmHead: 'bf16' });
+    return planMemory(this.requireModel().source.config, { seq: c.seqLen, batch: c.batchSize, r: c.r, targets: c.targets, recompute: c.recompute, doubleQuant: true, lmHead: 'bf16' });
   }
+
+  /**
+   * Refuse, before allocating, a setting whose buffers exceed the adapter's limits or the
+   * memory budget (WebGPU cannot report free memory: the budget is the user's, e.g. 11 GiB
+   * for a 12 GB card), with the plan's numbers and what to change.
+   */
+  private checkMemory(cfg: TrainConfig): void {
+    const limits = this.gpu.info.limits;
+    const problem = checkPlan(this.memoryPlan(cfg), { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize }, this.memoryBudgetBytes);
+    if (problem) throw new GpuError('out-of-memory', problem);
+  }
+
+  /** The memory budget training must fit in (bytes); Infinity = only the adapter's limits. */
+  memoryBudgetBytes = Infinity;
+
+  setMemoryBudget(bytes: number): void { this.memoryBudgetBytes = bytes > 0 ? bytes : Infinity; }
 
   // ---- data --------------------------------------------------------------------------------------
 
@@ -143,6 +159,7 @@ export class Engine {
     if (!this.dataset) throw new Error('prepare a dataset first (Data section)');
     if (!this.training || this.training.runId !== runId) {
       const cfg = resolveTrainConfig(cfgPartial);
+      this.checkMemory(cfg);
       this.training = { ...allocTraining(this.gpu, m.weights, cfg), cfg, position: START, runId };
     }
     this.control = { pause: false, cancel: false };
@@ -256,6 +273,24 @@ export class Engine {
     const m = this.requireModel();
     if (!this.training) throw new Error('train or import an adapter first');
     return exportPeftZip(await readLoraWeights(this.gpu, this.training.lora), { config: m.source.config, baseModelNameOrPath: m.source.name });
+  }
+
+  /** The adapter as a llama.cpp LoRA GGUF (`--lora adapter.gguf`). */
+  async exportGguf(): Promise<Uint8Array> {
+    const m = this.requireModel();
+    if (!this.training) throw new Error('train or import an adapter first');
+    return loraToGguf(await readLoraWeights(this.gpu, this.training.lora), m.source.config, { name: m.source.name });
+  }
+
+  /** The adapter read back to the host (for the run bundle), with its run and model. */
+  async adapterWeights(): Promise<{ runId: string; modelName: string; weights: LoraHostWeights } | null> {
+    if (!this.model || !this.training) return null;
+    return { runId: this.training.runId, modelName: this.model.source.name, weights: await readLoraWeights(this.gpu, this.training.lora) };
+  }
+
+  /** The prepared dataset's chat messages and split (for the run bundle), or null. */
+  datasetForExport(): { examples: { messages: ChatMessage[] }[]; split: PreparedDataset['split'] } | null {
+    return this.dataset ? { examples: this.dataset.examples.map((e) => ({ messages: e.messages })), split: this.dataset.split } : null;
   }
 
   /** Import a PEFT adapter (zip or folder files) to chat with, evaluate or continue training. */

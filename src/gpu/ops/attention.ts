@@ -3,7 +3,9 @@
 // h / (H/Hkv). Flash-attention style: the forward saves only the per-row log-sum-exp, the
 // backward recomputes probabilities from q, k and lse, so memory is linear in T.
 // Letters: T tokens, H = nHeads, Hkv = nKvHeads, D = headDim, B new tokens (decode).
-// Tile sizes (override constants) are chosen from the device's maxComputeWorkgroupStorageSize.
+// Two kernel families: 'tiled' (register-tiled, vec4, the G query heads of a kv head share K/V
+// tiles; needs D % 4 == 0) and 'simple' (one score per thread; any D, the fallback). Tile sizes
+// are chosen from the device's maxComputeWorkgroupStorageSize.
 
 import type { Gpu } from '../core/context';
 import { check, GpuError } from '../core/errors';
@@ -12,6 +14,10 @@ import fwdCode from '../../../shaders/attention_fwd.wgsl';
 import dqCode from '../../../shaders/attention_bwd_dq.wgsl';
 import dkvCode from '../../../shaders/attention_bwd_dkv.wgsl';
 import kvCode from '../../../shaders/attention_kv.wgsl';
+import fwdTiledBody from '../../../shaders/attention_fwd_tiled.wgsl';
+import dqTiledBody from '../../../shaders/attention_bwd_dq_tiled.wgsl';
+import dkvTiledBody from '../../../shaders/attention_bwd_dkv_tiled.wgsl';
+import reduceCode from '../../../shaders/attention_bwd_reduce.wgsl';
 import { grid1d } from './grid';
 
 export interface AttnShape {
@@ -44,6 +50,79 @@ export function attentionTiles(gpu: Gpu, kernel: keyof typeof ATTN_SMEM, headDim
   const limit = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
   for (const [a, b] of TILE_CANDIDATES) if (ATTN_SMEM[kernel](a, b, headDim) <= limit) return [a, b];
   throw new GpuError('limit', `attention: head_dim ${headDim} does not fit ${limit} bytes of workgroup storage`);
+}
+
+/** Which kernel family to use: 'auto' = tiled where it fits, else simple. */
+export type AttnKernels = 'auto' | 'tiled' | 'simple';
+
+/**
+ * Tiled kernels: (a, b) = (BR, BC) rows × keys for fwd/dq, (BC, BR) keys × rows for dkv; 4 rows
+ * (fwd/dq) or 2 keys (dkv) per thread, NTC = min(8, D/4) thread columns. Workgroup bytes mirror
+ * the WGSL declarations ([*, D] tiles padded to D + 4 floats per row, [*, b] tiles to b + 4).
+ */
+export const ATTN_TILED_SMEM = {
+  fwd: (br: number, bc: number, d: number, ntc: number) => 4 * ((br + bc) * (d + 4) + br * (bc + 4) + 2 * br * ntc + bc + 2),
+  dq: (br: number, bc: number, d: number) => 4 * ((2 * br + bc) * (d + 4) + br * (bc + 4) + 2 * br + bc + 2),
+  dkv: (bc: number, br: number, d: number) => 4 * (2 * (bc + br) * (d + 4) + 2 * bc * (br + 4) + 3 * br + 2),
+};
+const TILED_CANDIDATES: Record<keyof typeof ATTN_TILED_SMEM, [number, number][]> = {
+  fwd: [[32, 32], [32, 16], [16, 16], [16, 8], [8, 8]],
+  dq: [[32, 32], [32, 16], [16, 16], [16, 8], [8, 8]],
+  dkv: [[16, 16], [16, 8], [8, 8], [4, 8]],
+};
+
+export interface TiledConfig { a: number; b: number; ntc: number }
+
+/** Largest tiled config that fits the device, or undefined (then the simple kernels run). */
+export function attentionTiledConfig(gpu: Gpu, kernel: keyof typeof ATTN_TILED_SMEM, headDim: number): TiledConfig | undefined {
+  if (headDim % 4 !== 0) return undefined;
+  const limit = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  const ntc = Math.min(8, headDim / 4);
+  if ((headDim / 4) % ntc !== 0) return undefined;
+  for (const [a, b] of TILED_CANDIDATES[kernel]) {
+    // b = keys per tile (fwd/dq) or rows per tile (dkv): split over ntc threads, read as vec4.
+    if (b % ntc !== 0 || b % 4 !== 0) continue;
+    if (ATTN_TILED_SMEM[kernel](a, b, headDim, ntc) <= limit) return { a, b, ntc };
+  }
+  return undefined;
+}
+
+// One generated source string per config (the pipeline cache is keyed by the string object).
+const sources = new Map<string, string>();
+function tiledSource(kernel: keyof typeof ATTN_TILED_SMEM, d: number, c: TiledConfig): string {
+  const head = kernel === 'dkv'
+    ? `const HD: u32 = ${d}u;\nconst BC: u32 = ${c.a}u;\nconst BR: u32 = ${c.b}u;\nconst TMK: u32 = 2u;\nconst NTC: u32 = ${c.ntc}u;\n`
+    : `const HD: u32 = ${d}u;\nconst BR: u32 = ${c.a}u;\nconst BC: u32 = ${c.b}u;\nconst TM: u32 = 4u;\nconst NTC: u32 = ${c.ntc}u;\n`;
+  const key = kernel + head;
+  let src = sources.get(key);
+  if (!src) {
+    src = head + (kernel === 'fwd' ? fwdTiledBody : kernel === 'dq' ? dqTiledBody : dkvTiledBody);
+    sources.set(key, src);
+  }
+  return src;
+}
+
+function useTiled(gpu: Gpu, d: number, kernels: AttnKernels, ...which: (keyof typeof ATTN_TILED_SMEM)[]): boolean {
+  if (kernels === 'simple') return false;
+  const ok = which.every((w) => attentionTiledConfig(gpu, w, d) !== undefined);
+  if (kernels === 'tiled' && !ok) throw new GpuError('limit', `attention: tiled kernels do not fit head_dim ${d} on this device`);
+  return ok;
+}
+
+/** Scratch buffers of the tiled backward (D_i [H, T]; per-head dk, dv shares [T, H*D]), grown on demand. */
+const scratchBwd = new WeakMap<Gpu, { di: GPUBuffer; dkp: GPUBuffer; dvp: GPUBuffer; n: number }>();
+function bwdScratch(gpu: Gpu, t: number, h: number, d: number) {
+  let s = scratchBwd.get(gpu);
+  if (!s || s.n < t * h * d) {
+    // Older buffers are not destroyed: recorded, unsubmitted work may still use them.
+    const n = t * h * d;
+    const mk = (size: number, label: string) => gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE, label });
+    s = { di: mk(Math.max(16, 4 * t * h), 'attention-di'), dkp: mk(4 * n, 'attention-dkp'), dvp: mk(4 * n, 'attention-dvp'), n };
+    scratchBwd.set(gpu, s);
+  } else if (s.di.size < 4 * t * h) {
+    s.di = gpu.device.createBuffer({ size: 4 * t * h, usage: GPUBufferUsage.STORAGE, label: 'attention-di' });
+  }
+  return s;
 }
 
 function checkShape(op: string, s: AttnShape): void {
@@ -99,6 +178,7 @@ export function attentionForward(
   v: Tensor, // [T, Hkv*D] f32
   segIds: Tensor, // [T] i32, non-decreasing
   shape: AttnShape,
+  kernels: AttnKernels = 'auto',
 ): void {
   const op = 'attentionForward';
   checkShape(op, shape);
@@ -113,6 +193,15 @@ export function attentionForward(
   checkTensor(op, lse, 'lse', [h, T]);
   checkDistinct(op, [out, lse], [out, lse, q, k, v, segIds]);
   checkBinding(gpu, op, out, q, k, v);
+  if (useTiled(gpu, d, kernels, 'fwd')) {
+    const c = attentionTiledConfig(gpu, 'fwd', d)!;
+    gpu.dispatch(
+      { code: tiledSource('fwd', d, c) },
+      [out.buffer, lse.buffer, q.buffer, k.buffer, v.buffer, segIds.buffer, params(gpu, T, T, shape, 0, true, true)],
+      [Math.ceil((T * (h / hkv)) / c.a), hkv],
+    );
+    return;
+  }
   const [BR, BC] = attentionTiles(gpu, 'fwd', d);
   gpu.dispatch(
     { code: fwdCode, constants: { HD: d, BR, BC, WG } },
@@ -140,6 +229,7 @@ export function attentionBackward(
   lse: Tensor, // [H, T] f32
   segIds: Tensor, // [T] i32, non-decreasing
   shape: AttnShape,
+  kernels: AttnKernels = 'auto',
 ): void {
   const op = 'attentionBackward';
   checkShape(op, shape);
@@ -153,6 +243,31 @@ export function attentionBackward(
   checkDistinct(op, [dq, dk, dv], [dq, dk, dv, dout, q, k, v, out, lse, segIds]);
   checkBinding(gpu, op, dq, dout, q, out, dk);
   const u = params(gpu, T, T, shape, 0, true, false);
+  if (useTiled(gpu, d, kernels, 'dq', 'dkv')) {
+    // dq first: it also writes D_i, which the dk/dv kernel reads; then the per-head dk/dv
+    // shares, then their sum over the G query heads of each kv head.
+    const s = bwdScratch(gpu, T, h, d);
+    const cq = attentionTiledConfig(gpu, 'dq', d)!;
+    gpu.dispatch(
+      { code: tiledSource('dq', d, cq) },
+      [dq.buffer, s.di, dout.buffer, q.buffer, k.buffer, v.buffer, out.buffer, lse.buffer, segIds.buffer, u],
+      [Math.ceil((T * (h / hkv)) / cq.a), hkv],
+    );
+    const ck = attentionTiledConfig(gpu, 'dkv', d)!;
+    gpu.dispatch(
+      { code: tiledSource('dkv', d, ck) },
+      [s.dkp, s.dvp, dout.buffer, q.buffer, k.buffer, v.buffer, s.di, lse.buffer, segIds.buffer, u],
+      [Math.ceil(T / ck.a), h],
+    );
+    const n = T * hkv * (d / 4);
+    const W = 256;
+    gpu.dispatch(
+      { code: reduceCode, constants: { WG: W } },
+      [dk.buffer, dv.buffer, s.dkp, s.dvp, gpu.uniform(packUniform([n, h, hkv, d / 4]))],
+      grid1d(gpu, Math.ceil(n / W)),
+    );
+    return;
+  }
   const [BC, BRk] = attentionTiles(gpu, 'dkv', d);
   gpu.dispatch(
     { code: dkvCode, constants: { HD: d, BR: BRk, BC, WG } },
@@ -208,6 +323,7 @@ export function attentionDecode(
   vCache: Tensor, // [maxT, Hkv*D] f32
   len: number,
   shape: AttnShape,
+  kernels: AttnKernels = 'auto',
 ): void {
   const op = 'attentionDecode';
   checkShape(op, shape);
@@ -222,6 +338,15 @@ export function attentionDecode(
   check(Number.isInteger(len) && len >= B && len <= maxT, op, `len ${len} must be in [B=${B}, maxT=${maxT}]`);
   checkDistinct(op, [out], [out, q, kCache, vCache]);
   checkBinding(gpu, op, out, q, kCache);
+  if (useTiled(gpu, d, kernels, 'fwd')) {
+    const c = attentionTiledConfig(gpu, 'fwd', d)!;
+    gpu.dispatch(
+      { code: tiledSource('fwd', d, c) },
+      [out.buffer, dummy(gpu), q.buffer, kCache.buffer, vCache.buffer, q.buffer, params(gpu, B, len, shape, len - B, false, false)],
+      [Math.ceil((B * (h / hkv)) / c.a), hkv],
+    );
+    return;
+  }
   // Few query rows: a row tile just covering B, and long key tiles to stream the cache.
   const limit = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
   let BR = 1;

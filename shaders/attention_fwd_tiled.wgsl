@@ -1,0 +1,189 @@
+// Causal GQA attention forward, register-tiled flash attention (online softmax), f32.
+// Letters: Tq query rows, Tk key rows, H query heads, Hkv kv heads, G = H / Hkv, D head dim (HD).
+// The wrapper prepends `const HD, BR, BC, TM, NTC: u32` (function-scope register arrays need
+// const sizes, so these are consts rather than overrides; one source string per tile config).
+// Rows of a workgroup are (position, head) pairs of ONE kv head g: row R = pos·G + hh, so the G
+// query heads sharing a kv head read each K/V tile once. One workgroup = BR such rows; it walks
+// key tiles of BC rows from the segment start of its first position to its last position.
+// Thread (ty, tx), NTR = BR/TM row groups × NTC column groups: owns rows ty + NTR·i (i < TM);
+// scores S[row, key tx + NTC·j] (j < TN) and output dims vec4 tx + NTC·k (k < TD) of those rows.
+// Query row at position pos sits at absolute position pos + qOff (decode: qOff = len - B);
+// key j is visible iff j <= pos + qOff and (useSeg == 0 or seg[j] == seg[pos + qOff]).
+
+struct Params {
+  Tq: u32, Tk: u32, nHeads: u32, nKv: u32,
+  qOff: u32, useSeg: u32, writeLse: u32, scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>; // [Tq, H*D]
+@group(0) @binding(1) var<storage, read_write> lse: array<f32>;       // [H, Tq] (written iff writeLse)
+@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;         // [Tq, H*D]
+@group(0) @binding(3) var<storage, read> k: array<vec4<f32>>;         // [>=Tk, Hkv*D]
+@group(0) @binding(4) var<storage, read> v: array<vec4<f32>>;         // [>=Tk, Hkv*D]
+@group(0) @binding(5) var<storage, read> seg: array<i32>;             // [Tk] (read iff useSeg)
+@group(0) @binding(6) var<uniform> p: Params;
+
+const NTR: u32 = BR / TM;   // row groups
+const WG: u32 = NTR * NTC;  // threads
+const TN: u32 = BC / NTC;   // score columns per thread
+const DV: u32 = HD / 4u;    // vec4 per head row
+const TD: u32 = DV / NTC;   // output vec4 per thread row
+const KS: u32 = DV + 1u;    // padded row stride (vec4) of [*, D] tiles: rows start in different banks
+const PS: u32 = BC / 4u + 1u; // padded row stride (vec4) of the probability tile
+const NEG: f32 = -1e30;     // "minus infinity" kept finite
+
+var<workgroup> Qs: array<vec4<f32>, BR * KS>;  // [BR, D] q · scale
+var<workgroup> KVs: array<vec4<f32>, BC * KS>; // [BC, D] K tile, then V tile
+var<workgroup> Ps: array<vec4<f32>, BR * PS>;  // [BR, BC] probabilities
+var<workgroup> redM: array<f32, BR * NTC>;     // per-thread partial row max
+var<workgroup> redL: array<f32, BR * NTC>;     // per-thread partial row sum
+var<workgroup> colSeg: array<i32, BC>;
+var<workgroup> kRange: vec2<u32>;
+
+// First index j in [0, hi] with seg[j] >= want (seg non-decreasing).
+fn lowerBound(want: i32, hi0: u32) -> u32 {
+  var lo = 0u;
+  var hi = hi0;
+  while (lo < hi) {
+    let mid = (lo + hi) / 2u;
+    if (seg[mid] < want) { lo = mid + 1u; } else { hi = mid; }
+  }
+  return lo;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let G = p.nHeads / p.nKv;
+  let g = wid.y;
+  let R0 = wid.x * BR;
+  let nRows = p.Tq * G;
+  let ty = tid / NTC;
+  let tx = tid % NTC;
+
+  for (var i = tid; i < BR * DV; i += WG) {
+    let r = i / DV;
+    let d4 = i % DV;
+    var x = vec4<f32>(0.0);
+    let R = R0 + r;
+    if (R < nRows) { x = q[((R / G) * p.nHeads + g * G + R % G) * DV + d4] * p.scale; }
+    Qs[r * KS + d4] = x;
+  }
+  if (tid == 0u) {
+    let firstPos = R0 / G + p.qOff;
+    let lastPos = min(R0 + BR, nRows) - 1u;
+    var start = 0u;
+    if (p.useSeg != 0u) { start = lowerBound(seg[firstPos], firstPos); }
+    kRange = vec2<u32>(start, min(p.Tk, lastPos / G + p.qOff + 1u));
+  }
+  // Per-row state in registers (replicated across the NTC threads of a row group).
+  var rowPos: array<u32, TM>;
+  var rowSeg: array<i32, TM>;
+  var m: array<f32, TM>;
+  var l: array<f32, TM>;
+  var o: array<array<vec4<f32>, TD>, TM>;
+  for (var i = 0u; i < TM; i++) {
+    let R = R0 + ty + NTR * i;
+    rowPos[i] = select(0u, R / G + p.qOff, R < nRows); // row 0 sees key 0 only; masked below anyway
+    var s = -1;
+    if (R < nRows && p.useSeg != 0u) { s = seg[R / G + p.qOff]; }
+    rowSeg[i] = select(-2, s, R < nRows); // -2 never matches a key: padding rows see nothing
+    m[i] = NEG;
+    l[i] = 0.0;
+    for (var kk = 0u; kk < TD; kk++) { o[i][kk] = vec4<f32>(0.0); }
+  }
+  let range = workgroupUniformLoad(&kRange);
+
+  for (var j0 = range.x; j0 < range.y; j0 += BC) {
+    let nc = min(BC, range.y - j0);
+    for (var i = tid; i < BC * DV; i += WG) {
+      let c = i / DV;
+      let d4 = i % DV;
+      var x = vec4<f32>(0.0);
+      if (c < nc) { x = k[((j0 + c) * p.nKv + g) * DV + d4]; }
+      KVs[c * KS + d4] = x;
+    }
+    for (var c = tid; c < BC; c += WG) {
+      var s = -1;
+      if (p.useSeg != 0u && c < nc) { s = seg[j0 + c]; }
+      colSeg[c] = select(-3, s, c < nc);
+    }
+    workgroupBarrier();
+    // S = (q·scale)·kᵀ for TM rows × TN keys.
+    var s: array<array<f32, TN>, TM>;
+    for (var i = 0u; i < TM; i++) { for (var j = 0u; j < TN; j++) { s[i][j] = 0.0; } }
+    for (var d4 = 0u; d4 < DV; d4++) {
+      var qv: array<vec4<f32>, TM>;
+      for (var i = 0u; i < TM; i++) { qv[i] = Qs[(ty + NTR * i) * KS + d4]; }
+      for (var j = 0u; j < TN; j++) {
+        let kv = KVs[(tx + NTC * j) * KS + d4];
+        for (var i = 0u; i < TM; i++) { s[i][j] += dot(qv[i], kv); }
+      }
+    }
+    for (var i = 0u; i < TM; i++) {
+      var mx = NEG;
+      for (var j = 0u; j < TN; j++) {
+        let c = tx + NTC * j;
+        let ok = j0 + c <= rowPos[i] && (p.useSeg == 0u || colSeg[c] == rowSeg[i]) && c < nc && rowSeg[i] != -2;
+        s[i][j] = select(NEG, s[i][j], ok);
+        mx = max(mx, s[i][j]);
+      }
+      redM[(ty + NTR * i) * NTC + tx] = mx;
+    }
+    workgroupBarrier(); // K no longer read: V may overwrite it
+    for (var i = tid; i < BC * DV; i += WG) {
+      let c = i / DV;
+      let d4 = i % DV;
+      var x = vec4<f32>(0.0);
+      if (c < nc) { x = v[((j0 + c) * p.nKv + g) * DV + d4]; }
+      KVs[c * KS + d4] = x;
+    }
+    var alpha: array<f32, TM>;
+    for (var i = 0u; i < TM; i++) {
+      let r = ty + NTR * i;
+      var mx = m[i];
+      for (var t = 0u; t < NTC; t++) { mx = max(mx, redM[r * NTC + t]); }
+      alpha[i] = exp(m[i] - mx);
+      m[i] = mx;
+      var sum = 0.0;
+      for (var j = 0u; j < TN; j++) {
+        let c = tx + NTC * j;
+        let e = select(0.0, exp(s[i][j] - mx), s[i][j] > 0.5 * NEG);
+        Ps[r * PS + c / 4u][c % 4u] = e;
+        sum += e;
+      }
+      redL[r * NTC + tx] = sum;
+    }
+    workgroupBarrier();
+    for (var i = 0u; i < TM; i++) {
+      let r = ty + NTR * i;
+      var sum = 0.0;
+      for (var t = 0u; t < NTC; t++) { sum += redL[r * NTC + t]; }
+      l[i] = l[i] * alpha[i] + sum;
+      for (var kk = 0u; kk < TD; kk++) { o[i][kk] *= alpha[i]; }
+    }
+    // O += P·V
+    for (var c4 = 0u; c4 < BC / 4u; c4++) {
+      var pv: array<vec4<f32>, TM>;
+      for (var i = 0u; i < TM; i++) { pv[i] = Ps[(ty + NTR * i) * PS + c4]; }
+      for (var cc = 0u; cc < 4u; cc++) {
+        let c = c4 * 4u + cc;
+        for (var kk = 0u; kk < TD; kk++) {
+          let vv = KVs[c * KS + tx + NTC * kk];
+          for (var i = 0u; i < TM; i++) { o[i][kk] += pv[i][cc] * vv; }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < TM; i++) {
+    let R = R0 + ty + NTR * i;
+    if (R < nRows) {
+      let pos = R / G;
+      let h = g * G + R % G;
+      let inv = 1.0 / l[i];
+      for (var kk = 0u; kk < TD; kk++) { out[(pos * p.nHeads + h) * DV + tx + NTC * kk] = o[i][kk] * inv; }
+      if (p.writeLse != 0u && tx == 0u) { lse[h * p.Tq + pos] = m[i] + log(l[i]); }
+    }
+  }
+}

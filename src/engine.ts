@@ -99,7 +99,8 @@ export class Engine {
   async loadModel(source: ModelSource, quant: 'nf4' | 'w16', onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
     this.unloadModel();
     const before = this.gpu.allocatedBytes;
-    const weights = await this.gpu.guarded('loading the model', () => loadWeights(this.gpu, source.config, source.reader, { quant, onProgress }));
+    const weights = await this.withRecovery('loading the model', true, () =>
+      this.gpu.guarded('loading the model', () => loadWeights(this.gpu, source.config, source.reader, { quant, onProgress })));
     this.model = { source, weights, quant };
     this.tokenizer ??= await loadLlama3Tokenizer();
     const c = source.config;
@@ -190,12 +191,34 @@ export class Engine {
     return this.gpu.lost ? this.gpu.lost.message : null;
   }
 
-  /** A new device with the same features and the model reloaded onto it. */
+  /**
+   * A new device with the same features; the loaded model is reloaded onto it and a training
+   * run's LoRA state restored from its newest checkpoint.
+   */
   private async recoverDevice(): Promise<void> {
     this.device = await Gpu.create(this.gpuApi, this.acquire);
     this.kv = null; this.inferenceActs = null;
-    const m = this.model!;
-    this.model = { ...m, weights: await loadWeights(this.gpu, m.source.config, m.source.reader, { quant: m.quant }) };
+    const m = this.model;
+    if (m) this.model = { ...m, weights: await loadWeights(this.gpu, m.source.config, m.source.reader, { quant: m.quant }) };
+    if (m && this.training) await this.restoreTraining(this.training.runId, this.training.cfg);
+  }
+
+  /**
+   * Run GPU work; if the device is lost meanwhile, recover (new device, model reloaded) and
+   * either run it once more (`retry`: work without side effects, e.g. loading, evaluating) or
+   * report a clear device-lost error (streamed chat: the user asks again).
+   */
+  private async withRecovery<T>(what: string, retry: boolean, fn: () => Promise<T>): Promise<T> {
+    if (await this.deviceWasLost()) await this.recoverDevice(); // lost while idle
+    try {
+      return await fn();
+    } catch (e) {
+      const lost = await this.deviceWasLost();
+      if (!lost) throw e;
+      await this.recoverDevice();
+      if (retry) return fn();
+      throw new GpuError('device-lost', `The GPU was reset during ${what} (${lost}). The engine recovered on a new device and reloaded the model: please try again.`);
+    }
   }
 
   /** Fresh training state for `runId` from its newest valid checkpoint; returns its step. */
@@ -222,12 +245,16 @@ export class Engine {
   // ---- chat --------------------------------------------------------------------------------------
 
   /** Stream an answer to a conversation; returns the full text. Adapter on/off per call. */
-  async chat(messages: ChatMessage[], o: ChatOptions, onToken: (text: string) => void): Promise<{ text: string; tokens: number; trimmedTurns: number }> {
+  chat(messages: ChatMessage[], o: ChatOptions, onToken: (text: string) => void): Promise<{ text: string; tokens: number; trimmedTurns: number }> {
+    return this.withRecovery('generation', false, () => this.generateReply(messages, o, onToken));
+  }
+
+  private async generateReply(messages: ChatMessage[], o: ChatOptions, onToken: (text: string) => void) {
     const m = this.requireModel();
     const tok = this.tokenizer!;
     const acts = this.actsForInference();
-    const maxCtx = Math.min(m.source.config.maxPositionEmbeddings, 4096);
-    this.kv ??= allocKvCache(this.gpu, m.weights, maxCtx);
+    const kv = this.kvCache();
+    const maxCtx = kv.maxCtx;
     // Trim the oldest turns (the system prompt stays) until prompt + answer fit the context.
     const sys = messages[0]?.role === 'system' ? [messages[0]] : [];
     let turns = messages.slice(sys.length), trimmed = 0;
@@ -242,7 +269,7 @@ export class Engine {
     const lora = o.useAdapter ? this.training?.lora ?? null : null;
     const out: number[] = [];
     let text = '';
-    for await (const id of generate(this.gpu, m.weights, lora, acts, this.kv, ids, { ...o, stopIds: tok.eosIds, control: this.chatControl })) {
+    for await (const id of generate(this.gpu, m.weights, lora, acts, kv, ids, { ...o, stopIds: tok.eosIds, control: this.chatControl })) {
       if (tok.eosIds.includes(id)) break;
       out.push(id);
       // A Bengali character often spans several byte-level tokens: hold back a trailing
@@ -259,12 +286,14 @@ export class Engine {
 
   // ---- evaluation and export ---------------------------------------------------------------------
 
+  /** Perplexity and generation metrics on a split; retried once on a new device if the GPU is lost. */
   async evaluate(o: EvalOptions, onProgress?: (done: number, total: number) => void): Promise<EvalResult> {
-    const m = this.requireModel();
-    if (!this.dataset) throw new Error('prepare a dataset first (Data section)');
-    const acts = this.actsForInference();
-    const lora = o.useAdapter ? this.training?.lora ?? null : null;
-    const r = await evaluateSplit({ gpu: this.gpu, weights: m.weights, lora, acts, tokenizer: this.tokenizer!, dataset: this.dataset, kv: (this.kv ??= allocKvCache(this.gpu, m.weights, 2048)) }, o, onProgress);
+    const dataset = this.dataset;
+    if (!dataset) throw new Error('prepare a dataset first (Data section)');
+    const r = await this.withRecovery('evaluation', true, () => {
+      const lora = o.useAdapter ? this.training?.lora ?? null : null;
+      return evaluateSplit({ gpu: this.gpu, weights: this.requireModel().weights, lora, acts: this.actsForInference(), tokenizer: this.tokenizer!, dataset, kv: this.kvCache() }, o, onProgress);
+    });
     if (this.training) await this.log?.evaluation(this.training.runId, r, this.training.position.step);
     return r;
   }
@@ -301,6 +330,13 @@ export class Engine {
     this.training = { ...allocTraining(this.gpu, m.weights, cfg), cfg, position: START, runId: `import-${Date.now()}` };
     setLoraWeights(this.gpu, this.training.lora, host);
     return { r: host.r, alpha: host.alpha, targets: host.targets };
+  }
+
+  /** The KV cache for chat and evaluation (2048 positions or the model's maximum), allocated once. */
+  private kvCache(): KvCache {
+    const m = this.requireModel();
+    this.kv ??= allocKvCache(this.gpu, m.weights, Math.min(m.source.config.maxPositionEmbeddings, 2048));
+    return this.kv;
   }
 
   /** Activations for chat/eval: the training run's, or one inference set allocated once. */

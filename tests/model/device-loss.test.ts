@@ -51,4 +51,25 @@ describe('device loss during training', () => {
     expect(pos.step).toBe(5);
     expect(Buffer.from(await engine.exportPeft()).equals(Buffer.from(want))).toBe(true);
   });
+
+  it('during loading, evaluation and generation: recovers; load and evaluation retry, chat reports it', async () => {
+    const engine = await Engine.create(await nodeGpuApi(), { store: memoryStore() });
+    let first = engine.gpu;
+    await engine.loadDemoModel((p) => { if (p.tensors === 3 && engine.gpu === first) first.device.destroy(); });
+    expect(engine.gpu).not.toBe(first);
+    await engine.prepareData(CSV, { seed: 3, maxTokens: 256 });
+
+    first = engine.gpu;
+    const r = await engine.evaluate({ split: 'test', useAdapter: false, samples: 1, maxNewTokens: 2 }, () => { if (engine.gpu === first) first.device.destroy(); });
+    expect(engine.gpu).not.toBe(first);
+    expect(Number.isFinite(r.perplexity.perplexity)).toBe(true);
+
+    first = engine.gpu;
+    const opts = { maxNewTokens: 4, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, useAdapter: false };
+    const msgs = [{ role: 'user' as const, content: 'আমি একা' }];
+    await expect(engine.chat(msgs, opts, () => { if (engine.gpu === first) first.device.destroy(); })).rejects.toThrow(/GPU was reset during generation/);
+    expect(engine.gpu).not.toBe(first);
+    const again = await engine.chat(msgs, opts, () => {});
+    expect(again.tokens).toBeGreaterThan(0);
+  });
 });

@@ -92,17 +92,26 @@ export class Engine {
   /** An HF folder picked or dropped in the browser: config.json + safetensors (+ index). */
   async loadModelFiles(files: File[], quant: 'nf4' | 'w16', onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
     const map = new Map<string, ByteSource>(files.map((f) => [f.name, blobSource(f, f.name)]));
-    return this.loadModel(await folderModelSource('local folder', map), quant, onProgress);
+    const tokFile = files.find((f) => f.name === 'tokenizer.json');
+    let tokenizer: Tokenizer | undefined;
+    if (tokFile) {
+      try { tokenizer = await loadLlama3Tokenizer({ tokenizerJSON: JSON.parse(await tokFile.text()) }); }
+      catch (e) { throw new Error(`tokenizer.json: cannot be loaded as a Llama 3 tokenizer (${e instanceof Error ? e.message : String(e)})`); }
+    }
+    return this.loadModel(await folderModelSource('local folder', map), quant, onProgress, tokenizer);
   }
 
   /** Load any model source (demo, folder, Node files) as NF4 or 16-bit. */
-  async loadModel(source: ModelSource, quant: 'nf4' | 'w16', onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
+  async loadModel(source: ModelSource, quant: 'nf4' | 'w16', onProgress?: (p: LoadProgress) => void, tokenizer?: Tokenizer): Promise<ModelSummary> {
+    const tok = tokenizer ?? this.tokenizer ?? (await loadLlama3Tokenizer());
+    if (tok.vocabSize > source.config.vocabSize)
+      throw new Error(`tokenizer.json does not match the model: it has ${tok.vocabSize} token ids but config.json's vocab_size is ${source.config.vocabSize}`);
+    this.tokenizer = tok;
     this.unloadModel();
     const before = this.gpu.allocatedBytes;
     const weights = await this.withRecovery('loading the model', true, () =>
       this.gpu.guarded('loading the model', () => loadWeights(this.gpu, source.config, source.reader, { quant, onProgress })));
     this.model = { source, weights, quant };
-    this.tokenizer ??= await loadLlama3Tokenizer();
     const c = source.config;
     return { name: source.name, layers: c.numHiddenLayers, hidden: c.hiddenSize, vocab: c.vocabSize, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, quant, gpuBytes: this.gpu.allocatedBytes - before };
   }

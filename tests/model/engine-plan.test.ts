@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { nodeGpuApi } from '../../src/gpu/core/node';
 import { Engine } from '../../src/engine';
+import { openModel } from '../../src/model/source.node';
 
 const CSV = 'Topics,Question-Title,Questions,Answers\nএকাকীত্ব,একা,আমি একা,আপনি একা নন।\nউদ্বেগ,ভয়,আমি ভয় পাই,ভয় স্বাভাবিক।';
 
@@ -17,5 +18,11 @@ describe('memory plan before allocation', () => {
     const before = engine.gpuMemoryBytes();
     await expect(engine.train({ seqLen: 256, maxSteps: 1 }, () => {})).rejects.toThrow(/GiB|MiB/);
     expect(engine.gpuMemoryBytes()).toBe(before);
+  });
+
+  it('refuses a model whose vocabulary is smaller than the tokenizer, naming both files', async () => {
+    const engine = await Engine.create(await nodeGpuApi());
+    const tiny = await openModel('tests/golden/tiny'); // vocab_size 512
+    await expect(engine.loadModel(tiny, 'w16')).rejects.toThrow(/tokenizer\.json .*128256.*config\.json's vocab_size is 512/);
   });
 });

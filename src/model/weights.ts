@@ -4,7 +4,8 @@
 
 import type { Gpu } from '../gpu/core/context';
 import { createTensor, destroyTensor, tensorFrom, writeTensor, type Tensor } from '../gpu/core/tensor';
-import { nf4Quantize } from '../gpu/ops/nf4';
+import { nf4Quantize, nf4Upload } from '../gpu/ops/nf4';
+import { BNB_QS_SUFFIX, readBnbWeight, type TensorReader as BnbReader } from './bnb';
 import { weight16Upload, type Weight16 } from '../gpu/ops/w16';
 import { ropeInvFreq } from '../gpu/ops/rope';
 import type { LlamaConfig } from './config';
@@ -69,6 +70,10 @@ async function read16(gpu: Gpu, r: TensorReader, name: string, rowsN: number, co
   throw new Error(`model.safetensors: tensor "${name}" is ${t.dtype}; expected F32, F16 or BF16`);
 }
 
+function bnbReader(r: TensorReader, names: Set<string>): BnbReader {
+  return { has: (n) => names.has(n), read: (n) => r.read(n) };
+}
+
 function projShape(d: ModelDims, t: Target): [number, number] {
   switch (t) {
     case 'q_proj': return [d.H * d.D, d.C];
@@ -105,7 +110,13 @@ export async function loadWeights(
     for (const t of TARGETS) {
       const name = need(`${moduleKey(l, t)}.weight`);
       const [outF, inF] = projShape(d, t);
-      if (opts.quant === 'w16') {
+      if (names.has(name + BNB_QS_SUFFIX)) {
+        // A bitsandbytes 4-bit checkpoint: used as stored, no re-quantization.
+        const { host } = await readBnbWeight(bnbReader(r, names), name);
+        if (host.rows !== outF || host.cols !== inF)
+          throw new Error(`model.safetensors: bnb weight "${name}" is [${host.rows}, ${host.cols}], config.json implies [${outF}, ${inF}]`);
+        proj[t] = { kind: 'nf4', w: nf4Upload(gpu, host, name) };
+      } else if (opts.quant === 'w16') {
         proj[t] = { kind: 'w16', w: await read16(gpu, r, name, outF, inF) };
       } else {
         const w = await readF32(r, name, [outF, inF]);

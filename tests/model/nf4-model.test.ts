@@ -21,6 +21,8 @@ import { evalBatch } from '../../src/model/step';
 import { createTensor, readF32 } from '../../src/gpu/core/tensor';
 import { nf4Dequantize } from '../../src/gpu/ops/nf4';
 import { nf4DequantizeRef, nf4QuantizeRef } from '../../src/gpu/ops/nf4.ref';
+import { writeBnbCheckpoint } from '../../src/model/bnb';
+import { bytesSource, SafetensorsFile } from '../../src/model/safetensors';
 
 const DIR = 'tests/golden/tiny';
 const golden = JSON.parse(readFileSync(`${DIR}/golden.json`, 'utf8'));
@@ -58,5 +60,28 @@ describe('NF4 model path', () => {
     console.log(`NF4 weight error ε = ${eps.toFixed(4)}; loss ${loss.toFixed(5)} vs exact ${golden.loss.toFixed(5)} (relative ${rel.toExponential(2)}, bound ${(eps / 2).toFixed(3)})`);
     expect(rel).toBeGreaterThan(1e-6);
     expect(rel).toBeLessThan(eps / 2);
+  });
+
+  it('a bnb-4bit checkpoint written by our writer loads as is and gives the same loss as GPU quantization', async () => {
+    const gpu = await testGpu();
+    const g = await loadGolden(DIR);
+    const linears = [], others = [];
+    for (const name of g.model.names()) {
+      const t = await g.model.read(name);
+      if (/_proj\.weight$/.test(name)) linears.push({ name, host: nf4QuantizeRef(await g.model.readF32(name), t.shape[0], t.shape[1], { doubleQuant: true }) });
+      else others.push({ name, dtype: t.dtype, shape: t.shape, data: t.data });
+    }
+    const bnb = await SafetensorsFile.open(bytesSource(writeBnbCheckpoint(linears, others), 'model.safetensors'));
+    expect(bnb.names().some((n) => n.endsWith('.quant_state.bitsandbytes__nf4'))).toBe(true);
+    const host = await goldenLoraHost(g, DIR);
+    const loss = async (reader: typeof bnb | typeof g.model) => {
+      const w = await loadWeights(gpu, g.cfg, reader, { quant: 'nf4', doubleQuant: true });
+      const lora = allocLora(gpu, modelDims(g.cfg), { r: host.r, alpha: host.alpha, dropout: 0, targets: parseTargets(host.targets) });
+      setLoraWeights(gpu, lora, host);
+      const acts = allocActivations(gpu, w.dims, 32, 32, host.r, lora.targets, false);
+      const r = await evalBatch(gpu, w, lora, acts, await packGolden(g));
+      return r.nllSum / r.count;
+    };
+    expect(await loss(bnb)).toBe(await loss(g.model));
   });
 });

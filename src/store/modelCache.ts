@@ -62,9 +62,20 @@ const isNotFound = (e: unknown) => (e as { name?: string })?.name === 'NotFoundE
 
 export type ModelFiles = Record<string, Blob | Uint8Array> | { name: string; data: Blob | Uint8Array }[];
 
+/** A file's contents for a streaming save: whole, or chunks written as they are produced. */
+export type FileBody = Blob | Uint8Array | AsyncIterable<Uint8Array>;
+/** Writes one file of a streaming save; returns its size in bytes. */
+export type WriteCachedFile = (name: string, body: FileBody) => Promise<number>;
+
 export interface ModelCache {
   /** Write (or replace) a model's files; the manifest goes last. */
   save(modelId: string, files: ModelFiles, meta?: Record<string, unknown>): Promise<CachedModel>;
+  /**
+   * Write (or replace) a model file by file as `produce` calls `writeFile` (large models never
+   * sit whole in memory); the manifest goes last, after `produce` resolves. On failure the
+   * directory is removed; `expectedBytes` is what a quota error reports as needed.
+   */
+  saveStreaming(modelId: string, produce: (writeFile: WriteCachedFile) => Promise<void>, meta?: Record<string, unknown>, o?: { expectedBytes?: number }): Promise<CachedModel>;
   /** Completely saved models, by model id. */
   list(): Promise<CachedModel[]>;
   get(modelId: string): Promise<CachedModel | null>;
@@ -99,21 +110,49 @@ export function modelCache(root: DirectoryHandleLike, opts: { storage?: { estima
     }
   }
 
-  async function writeFile(dir: DirectoryHandleLike, name: string, data: Blob | Uint8Array): Promise<number> {
+  async function writeFile(dir: DirectoryHandleLike, name: string, data: FileBody): Promise<number> {
     const w = await (await dir.getFileHandle(name, { create: true })).createWritable();
+    let n = 0;
     try {
-      await w.write(data instanceof Uint8Array ? (data as Uint8Array<ArrayBuffer>) : data);
+      if (data instanceof Uint8Array) { await w.write(data as Uint8Array<ArrayBuffer>); n = data.byteLength; }
+      else if (data instanceof Blob) { await w.write(data); n = data.size; }
+      else for await (const chunk of data) { await w.write(chunk as Uint8Array<ArrayBuffer>); n += chunk.byteLength; }
       await w.close();
     } catch (e) {
       await w.abort?.(e).catch(() => {});
       throw e;
     }
-    return data instanceof Uint8Array ? data.byteLength : data.size;
+    return n;
+  }
+
+  async function saveInto(modelId: string, produce: (writeFile: WriteCachedFile) => Promise<void>, meta: Record<string, unknown> | undefined, expectedBytes: () => number): Promise<CachedModel> {
+    const dirName = modelDirName(modelId);
+    const parent = await cacheDir();
+    await parent.removeEntry(dirName, { recursive: true }).catch((e) => { if (!isNotFound(e)) throw e; });
+    const dir = await parent.getDirectoryHandle(dirName, { create: true });
+    const out: CachedFile[] = [];
+    try {
+      await produce(async (name, body) => {
+        checkName('file', name);
+        if (name === MANIFEST) throw new ModelCacheError(`file name "${MANIFEST}" is reserved by the model cache`);
+        if (out.some((f) => f.name === name)) throw new ModelCacheError(`model "${modelId}": duplicate file "${name}"`);
+        const size = await writeFile(dir, name, body);
+        out.push({ name, size });
+        return size;
+      });
+      if (!out.length) throw new ModelCacheError(`model "${modelId}": no files to cache`);
+      const manifest: CachedModel = { modelId, files: out, size: out.reduce((a, f) => a + f.size, 0), savedAt: new Date().toISOString(), ...(meta ? { meta } : {}) };
+      await writeFile(dir, MANIFEST, new TextEncoder().encode(JSON.stringify(manifest)));
+      return manifest;
+    } catch (e) {
+      await parent.removeEntry(dirName, { recursive: true }).catch(() => {});
+      throw await toQuotaError(e, expectedBytes(), `model ${modelId}`, opts.storage);
+    }
   }
 
   const api: ModelCache = {
     async save(modelId, files, meta) {
-      const dirName = modelDirName(modelId);
+      modelDirName(modelId);
       const list = Array.isArray(files) ? files : Object.entries(files).map(([name, data]) => ({ name, data }));
       if (!list.length) throw new ModelCacheError(`model "${modelId}": no files to cache`);
       const seen = new Set<string>();
@@ -124,19 +163,12 @@ export function modelCache(root: DirectoryHandleLike, opts: { storage?: { estima
         seen.add(f.name);
       }
       const total = list.reduce((a, f) => a + (f.data instanceof Uint8Array ? f.data.byteLength : f.data.size), 0);
-      const parent = await cacheDir();
-      await parent.removeEntry(dirName, { recursive: true }).catch((e) => { if (!isNotFound(e)) throw e; });
-      const dir = await parent.getDirectoryHandle(dirName, { create: true });
-      try {
-        const out: CachedFile[] = [];
-        for (const f of list) out.push({ name: f.name, size: await writeFile(dir, f.name, f.data) });
-        const manifest: CachedModel = { modelId, files: out, size: out.reduce((a, f) => a + f.size, 0), savedAt: new Date().toISOString(), ...(meta ? { meta } : {}) };
-        await writeFile(dir, MANIFEST, new TextEncoder().encode(JSON.stringify(manifest)));
-        return manifest;
-      } catch (e) {
-        await parent.removeEntry(dirName, { recursive: true }).catch(() => {});
-        throw await toQuotaError(e, total, `model ${modelId}`, opts.storage);
-      }
+      return saveInto(modelId, async (write) => { for (const f of list) await write(f.name, f.data); }, meta, () => total);
+    },
+    saveStreaming(modelId, produce, meta, o = {}) {
+      let written = 0;
+      return saveInto(modelId, (write) => produce(async (name, body) => { const n = await write(name, body); written += n; return n; }), meta,
+        () => o.expectedBytes ?? written);
     },
     async list() {
       const out: CachedModel[] = [];

@@ -146,6 +146,46 @@ export function exportPeftZip(w: LoraHostWeights, opts: PeftExportOptions = {}):
 
 const isZip = (b: Uint8Array) => b.length >= 4 && b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04;
 
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 (zip, IEEE 802.3) of bytes. */
+export function crc32(b: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/**
+ * Entry name → CRC-32 from the zip's central directory (empty when it cannot be read: unzipSync
+ * then reports the damage). fflate does not verify CRCs, and safetensors entries are stored
+ * uncompressed, so without this check a flipped byte in the weights would import silently.
+ */
+function zipCrcs(z: Uint8Array): Map<string, number> {
+  const out = new Map<string, number>();
+  const dv = new DataView(z.buffer, z.byteOffset, z.byteLength);
+  let eocd = -1;
+  for (let i = z.length - 22; i >= Math.max(0, z.length - 22 - 0xffff); i--)
+    if (dv.getUint32(i, true) === 0x06054b50) { eocd = i; break; }
+  if (eocd < 0) return out;
+  let p = dv.getUint32(eocd + 16, true);
+  const end = Math.min(eocd, p + dv.getUint32(eocd + 12, true));
+  while (p + 46 <= end && dv.getUint32(p, true) === 0x02014b50) {
+    const nameLen = dv.getUint16(p + 28, true);
+    const name = new TextDecoder().decode(z.subarray(p + 46, p + 46 + nameLen));
+    out.set(name, dv.getUint32(p + 16, true));
+    p += 46 + nameLen + dv.getUint16(p + 30, true) + dv.getUint16(p + 32, true);
+  }
+  return out;
+}
+
 /** Unpack a zip or a folder's files into name → bytes (by base name). */
 function collectFiles(input: Uint8Array | Record<string, Uint8Array>): Record<string, Uint8Array> {
   let raw: Record<string, Uint8Array>;
@@ -155,6 +195,13 @@ function collectFiles(input: Uint8Array | Record<string, Uint8Array>): Record<st
       raw = unzipSync(input);
     } catch (e) {
       throw new PeftError(`adapter zip is corrupt (${(e as Error).message})`);
+    }
+    const crcs = zipCrcs(input);
+    for (const [path, bytes] of Object.entries(raw)) {
+      const want = crcs.get(path);
+      const got = crc32(bytes);
+      if (want !== undefined && want !== got)
+        throw new PeftError(`adapter zip is corrupt: ${path} fails its CRC-32 check (stored ${want.toString(16).padStart(8, '0')}, computed ${got.toString(16).padStart(8, '0')}); download or copy it again`);
     }
   } else raw = input;
   const out: Record<string, Uint8Array> = {};

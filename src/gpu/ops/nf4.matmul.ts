@@ -1,6 +1,8 @@
 // NF4 matmuls with fused dequantization (re-exported by nf4.ts):
 //   nf4Matmul          y [M, N] (+)= x [M, K] · Wᵀ   (tiled; GEMV path for M ≤ 4)
 //   nf4MatmulBackward  dx [M, K] (+)= dy [M, N] · W  (tiled)
+// With subgroup matrices (tensor cores) and a large enough output both go to mma.ts unless
+// `tile` or `mma: false` is given (useMma in mma.ts).
 // W [N, K] NF4. A W too large for one binding is processed in row chunks (forward: column
 // ranges of y; backward: reduction ranges, accumulated into dx).
 
@@ -14,6 +16,7 @@ import gemvCode from '../../../shaders/nf4_gemv.wgsl';
 import { grid1d } from './grid';
 import { bindingLimit, nf4Bindings, offsetAlignment, rowChunks } from './nf4.chunks';
 import type { Nf4Weight } from './nf4';
+import { nf4MatmulBackwardMma, nf4MatmulMma, useMma } from './mma';
 
 /** Tile shapes of nf4_gemm_core.wgsl: BM = BN = 16·TM, register block TM×TN per invocation. */
 const TILES = {
@@ -43,7 +46,7 @@ function chunks(gpu: Gpu, w: Nf4Weight, op: string) {
 }
 
 /** y [M, N] (+)= x [M, K] · Wᵀ. */
-export function nf4Matmul(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: { accumulate?: boolean; gemv?: boolean; tile?: GemmTile } = {}): void {
+export function nf4Matmul(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: { accumulate?: boolean; gemv?: boolean; tile?: GemmTile; mma?: boolean } = {}): void {
   const N = w.rows, K = w.cols;
   check(x.dtype === 'f32' && y.dtype === 'f32', 'nf4Matmul', 'x and y must be f32');
   check(x.shape.length === 2 && x.shape[1] === K, 'nf4Matmul', `x must be [M, ${K}], got [${x.shape}]`);
@@ -57,6 +60,8 @@ export function nf4Matmul(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: { 
   const aligned = K % 8 === 0 ? 1 : 0;
   const useGemv = opts.gemv ?? M <= NF4_GEMV_MAX_M;
   check(!useGemv || M <= NF4_GEMV_MAX_M, 'nf4Matmul', `the GEMV path takes M ≤ ${NF4_GEMV_MAX_M}, got ${M}`);
+  // Tensor cores (mma.ts) when the device has them and no f32 variant was asked for.
+  if (!useGemv && opts.tile === undefined && useMma(gpu, M, N, opts.mma)) return nf4MatmulMma(gpu, y, x, w, { accumulate: opts.accumulate });
   for (const c of chunks(gpu, w, 'nf4Matmul')) {
     const wb = nf4Bindings(gpu, w, c.row0, c.rows);
     if (useGemv) {
@@ -73,7 +78,7 @@ export function nf4Matmul(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: { 
 }
 
 /** dx [M, K] (+)= dy [M, N] · W. */
-export function nf4MatmulBackward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight, opts: { accumulate?: boolean; tile?: GemmTile } = {}): void {
+export function nf4MatmulBackward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight, opts: { accumulate?: boolean; tile?: GemmTile; mma?: boolean } = {}): void {
   const N = w.rows, K = w.cols;
   check(dx.dtype === 'f32' && dy.dtype === 'f32', 'nf4MatmulBackward', 'dx and dy must be f32');
   check(dy.shape.length === 2 && dy.shape[1] === N, 'nf4MatmulBackward', `dy must be [M, ${N}], got [${dy.shape}]`);
@@ -82,6 +87,7 @@ export function nf4MatmulBackward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight
   check(dx.shape.length === 2 && dx.shape[0] === M && dx.shape[1] === K, 'nf4MatmulBackward', `dx must be [${M}, ${K}], got [${dx.shape}]`);
   checkBinding(gpu, dx, 'nf4MatmulBackward');
   checkBinding(gpu, dy, 'nf4MatmulBackward');
+  if (opts.tile === undefined && useMma(gpu, M, K, opts.mma)) return nf4MatmulBackwardMma(gpu, dx, dy, w, { accumulate: opts.accumulate });
   const dq = w.doubleQuant ? 1 : 0;
   const aligned = K % 8 === 0 ? 1 : 0;
   chunks(gpu, w, 'nf4MatmulBackward').forEach((c, i) => {

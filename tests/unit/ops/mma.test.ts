@@ -1,0 +1,244 @@
+// Tensor-core (subgroup-matrix) NF4 matmuls, src/gpu/ops/mma.ts. The software adapter has no
+// subgroup matrices, so this file covers (1) the routing: without the feature (or with any
+// requirement missing) nf4Matmul/nf4MatmulBackward take the f32 path; (2) the row-scale pass
+// exactly; (3) the real WGSL of the kernels with the four subgroup-matrix builtins rewritten
+// into a plain emulation (every lane holds a whole 16×16 matrix; f16 operands, f32 products),
+// so tile staging, NF4→f16 dequantization, bounds, row scaling and the epilogue are checked at
+// odd shapes against the f64 reference (64×64 tiles only: lavapipe needs minutes to compile the
+// emulated 128×128 variants, which differ only in constants and ran on the H200). The real
+// builtins run in bench/mma-check.ts on a GPU.
+// Tolerance 4e-3 of the largest reference magnitude: both operands are rounded to f16
+// (relative 2^-11 each) before f32 accumulation; measured ~1e-3 (see bench/NOTES.md).
+
+import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../../../src/gpu/core/context';
+import { readF32, tensorFrom } from '../../../src/gpu/core/tensor';
+import { nf4Matmul, nf4MatmulBackward, nf4Upload } from '../../../src/gpu/ops/nf4';
+import { nf4MatmulBackwardRef, nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
+import {
+  MMA_MIN_M, mmaSettings, mmaSource, mmaUnsupportedReason, nf4MatmulBackwardMma, nf4MatmulMma, pickMmaTile, useMma,
+  type MmaTileSize,
+} from '../../../src/gpu/ops/mma';
+import { Rng } from '../../../src/util/rng';
+import { testGpu } from '../../helpers/gpu';
+
+const TOL = 4e-3;
+
+/** Max |a − b| over max |b| (no floor: tiny-magnitude cases must be judged on their own scale). */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 0, worst = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) return Infinity;
+    worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  }
+  return scale > 0 ? worst / scale : worst;
+}
+
+// ---- routing ----------------------------------------------------------------------------
+
+const GOOD_INFO = {
+  subgroupMinSize: 32, subgroupMaxSize: 32,
+  subgroupMatrixConfigs: [{ componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 }],
+};
+function fakeGpu(features: Partial<Gpu['features']>, adapterInfo: object | undefined): Gpu {
+  const f = { f16: true, subgroups: true, timestamps: false, subgroupMatrix: true, ...features };
+  return { features: f, device: { adapterInfo }, info: { vendor: 'amd' } } as unknown as Gpu;
+}
+
+describe('tensor-core routing', () => {
+  it('needs every requirement', () => {
+    expect(mmaUnsupportedReason(fakeGpu({}, GOOD_INFO))).toBeNull();
+    expect(mmaUnsupportedReason(fakeGpu({ subgroupMatrix: false }, GOOD_INFO))).toMatch(/subgroup-matrix/);
+    expect(mmaUnsupportedReason(fakeGpu({ f16: false }, GOOD_INFO))).toMatch(/f16/);
+    expect(mmaUnsupportedReason(fakeGpu({ subgroups: false }, GOOD_INFO))).toMatch(/subgroups/);
+    expect(mmaUnsupportedReason(fakeGpu({}, undefined))).toMatch(/unavailable/);
+    expect(mmaUnsupportedReason(fakeGpu({}, { ...GOOD_INFO, subgroupMatrixConfigs: [{ componentType: 'f16', resultComponentType: 'f16', M: 16, N: 16, K: 16 }] })))
+      .toMatch(/16×16×16/);
+    expect(mmaUnsupportedReason(fakeGpu({}, { ...GOOD_INFO, subgroupMinSize: 16 }))).toMatch(/subgroup size/);
+    // Dawn/Node reports no configurations on the device's adapterInfo: trusted on NVIDIA only
+    const nv = { ...fakeGpu({}, { ...GOOD_INFO, subgroupMatrixConfigs: [] }), info: { vendor: 'nvidia' } } as unknown as Gpu;
+    expect(mmaUnsupportedReason(nv)).toBeNull();
+    expect(mmaUnsupportedReason(fakeGpu({}, { ...GOOD_INFO, subgroupMatrixConfigs: [] }))).toMatch(/16×16×16/);
+  });
+
+  it('routes M ≥ 16 with ≥ 256 64×64 output tiles, honours the switch and the per-call option', () => {
+    const g = fakeGpu({}, GOOD_INFO);
+    expect(useMma(g, 512, 4096)).toBe(true);
+    expect(useMma(g, MMA_MIN_M, 64 * 256)).toBe(true);
+    expect(useMma(g, MMA_MIN_M - 1, 64 * 256)).toBe(false);
+    expect(useMma(g, 512, 1024)).toBe(false); // 128 tiles: the f32 path was faster
+    expect(useMma(g, 37, 4096)).toBe(false);
+    expect(useMma(g, MMA_MIN_M - 1, 8, true)).toBe(true);
+    expect(useMma(g, 4096, 4096, false)).toBe(false);
+    mmaSettings.enabled = false;
+    try {
+      expect(useMma(g, 4096, 4096)).toBe(false);
+      expect(useMma(g, 4096, 4096, true)).toBe(true);
+    } finally {
+      mmaSettings.enabled = true;
+    }
+    expect(useMma(fakeGpu({ subgroupMatrix: false }, GOOD_INFO), 4096, 4096)).toBe(false);
+    expect(() => useMma(fakeGpu({ f16: false }, GOOD_INFO), 4096, 4096, true)).toThrow(/unsupported/);
+  });
+
+  it('picks 128-tiles only when they fill the GPU', () => {
+    expect(pickMmaTile(2048, 4096)).toBe(128);
+    expect(pickMmaTile(2048, 1024)).toBe(64);
+    expect(pickMmaTile(37, 14336)).toBe(64);
+  });
+
+  it('the software adapter takes the f32 path (and refuses a forced tensor-core call)', async () => {
+    const gpu = await testGpu();
+    expect(gpu.features.subgroupMatrix).toBe(false);
+    expect(useMma(gpu, 512, 4096)).toBe(false);
+    const h = nf4QuantizeRef(new Rng(1).floats(24 * 40), 24, 40);
+    const w = nf4Upload(gpu, h);
+    const x = new Rng(2).floats(20 * 40);
+    const y = tensorFrom(gpu, new Float32Array(20 * 24), [20, 24]);
+    nf4Matmul(gpu, y, tensorFrom(gpu, x, [20, 40]), w);
+    const want = new Float64Array(20 * 24);
+    nf4MatmulRef(want, x, h, 20, false);
+    expect(relErr(await readF32(gpu, y), want)).toBeLessThan(1e-5); // f32 accuracy: not the f16 path
+    const dx = tensorFrom(gpu, new Float32Array(20 * 40), [20, 40]);
+    expect(() => nf4MatmulBackward(gpu, dx, tensorFrom(gpu, new Float32Array(20 * 24), [20, 24]), w, { mma: true }))
+      .toThrow(/unsupported/);
+  });
+});
+
+// ---- emulated kernels -------------------------------------------------------------------
+
+/** Prelude replacing the subgroup-matrix builtins: a matrix is 16×16 f32 held whole by every lane. */
+const EMU = `
+struct SM { v: array<f32, 256> } // [r·16 + c]
+fn ld_As_row_major(off: u32, ld: u32) -> SM {
+  var m: SM;
+  for (var i = 0u; i < 256u; i++) { m.v[i] = f32(As[off + (i / 16u) * ld + i % 16u]); }
+  return m;
+}
+fn ld_Bs_row_major(off: u32, ld: u32) -> SM {
+  var m: SM;
+  for (var i = 0u; i < 256u; i++) { m.v[i] = f32(Bs[off + (i / 16u) * ld + i % 16u]); }
+  return m;
+}
+fn ld_Bs_col_major(off: u32, ld: u32) -> SM {
+  var m: SM;
+  for (var i = 0u; i < 256u; i++) { m.v[i] = f32(Bs[off + (i % 16u) * ld + i / 16u]); }
+  return m;
+}
+fn st_Cs_row_major(off: u32, m: SM, ld: u32) {
+  for (var i = 0u; i < 256u; i++) { Cs[off + (i / 16u) * ld + i % 16u] = m.v[i]; }
+}
+fn mma(a: SM, b: SM, c: SM) -> SM {
+  var o = c;
+  for (var r = 0u; r < 16u; r++) {
+    for (var j = 0u; j < 16u; j++) {
+      var s = 0.0;
+      for (var k = 0u; k < 16u; k++) { s = fma(a.v[r * 16u + k], b.v[k * 16u + j], s); }
+      o.v[r * 16u + j] += s;
+    }
+  }
+  return o;
+}
+`;
+
+const emulated = new Map<string, string>();
+/** The kernel's own source with the builtins rewritten to the emulation (cached per source). */
+function emulate(code: string): string {
+  let e = emulated.get(code);
+  if (e) return e;
+  e = code
+    .replace(/\/\/[^\n]*/g, '') // comments mention the builtins
+    .replace(/enable subgroups;\s*enable chromium_experimental_subgroup_matrix;\s*/, '')
+    .replace(/subgroup_matrix_(left|right)<f16, 16, 16>|subgroup_matrix_result<f32, 16, 16>/g, 'SM')
+    .replace(/subgroupMatrixLoad<SM, (row_major|col_major)>\(&(\w+), /g, 'ld_$2_$1(')
+    .replace(/subgroupMatrixStore<row_major>\(&(\w+), /g, 'st_$1_row_major(')
+    .replace(/subgroupMatrixMultiplyAccumulate\(/g, 'mma(')
+    .replace(/,\s*@builtin\(subgroup_id\) sg: u32, @builtin\(subgroup_invocation_id\) lane: u32,\s*@builtin\(subgroup_size\) sgsize: u32/, '')
+    .replace(/\{\n(\s*)init_b\(t\);/, '{\n$1let sg = t / 32u; let lane = t % 32u; let sgsize = 32u;\n$1init_b(t);');
+  expect(e).not.toMatch(/subgroupMatrix|subgroup_matrix|subgroup_id/);
+  e += EMU;
+  emulated.set(code, e);
+  return e;
+}
+
+function weight(N: number, K: number, dq: boolean, seed: number) {
+  return nf4QuantizeRef(new Rng(seed).floats(N * K), N, K, { doubleQuant: dq });
+}
+
+// Odd shapes: none a multiple of the tiles; K % 8 = 0 (word loader) and K % 8 ≠ 0 (element loader).
+const SHAPES: [number, number, number][] = [[37, 70, 72], [130, 65, 96], [70, 129, 27]];
+
+describe('tensor-core kernels (emulated builtins)', () => {
+  it('emulation rewrites the kernel source completely', () => {
+    for (const tile of [64, 128] as const) for (const bwd of [false, true]) emulate(mmaSource(tile, bwd));
+    expect(mmaSource(64, false)).toBe(mmaSource(64, false)); // one string object per variant (pipeline cache)
+  });
+
+  it.each(SHAPES)('forward matches the reference at M=%i N=%i K=%i', async (M, N, K) => {
+    const gpu = await testGpu();
+    for (const [dq, tile, accumulate] of [[false, 64, false], [true, 64, true]] as const) {
+      const h = weight(N, K, dq, M + N + K);
+      const rng = new Rng(M * 3 + K);
+      const x = rng.floats(M * K), y0 = rng.floats(M * N);
+      const y = tensorFrom(gpu, y0, [M, N]);
+      nf4MatmulMma(gpu, y, tensorFrom(gpu, x, [M, K]), nf4Upload(gpu, h), { accumulate, tile: tile as MmaTileSize, source: emulate });
+      const want = Float64Array.from(y0);
+      nf4MatmulRef(want, x, h, M, accumulate);
+      const err = relErr(await readF32(gpu, y), want);
+      expect(err, `dq=${dq} tile=${tile} acc=${accumulate}`).toBeLessThan(TOL);
+    }
+  }, 900_000);
+
+  it.each(SHAPES)('backward matches the reference at M=%i N=%i K=%i', async (M, N, K) => {
+    const gpu = await testGpu();
+    for (const [dq, tile, accumulate] of [[false, 64, false], [true, 64, true]] as const) {
+      const h = weight(N, K, dq, M + 2 * N + K);
+      const rng = new Rng(M * 5 + N);
+      const dy = rng.floats(M * N), dx0 = rng.floats(M * K);
+      const dx = tensorFrom(gpu, dx0, [M, K]);
+      nf4MatmulBackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), nf4Upload(gpu, h), { accumulate, tile: tile as MmaTileSize, source: emulate });
+      const want = Float64Array.from(dx0);
+      nf4MatmulBackwardRef(want, dy, h, M, accumulate);
+      const err = relErr(await readF32(gpu, dx), want);
+      expect(err, `dq=${dq} tile=${tile} acc=${accumulate}`).toBeLessThan(TOL);
+    }
+  }, 900_000);
+
+  it('keeps f16 precision for tiny and huge rows (power-of-two row scaling)', async () => {
+    const gpu = await testGpu();
+    const M = 24, N = 40, K = 64;
+    const h = weight(N, K, true, 9);
+    const w = nf4Upload(gpu, h);
+    const dy = new Rng(10).floats(M * N);
+    // rows at 1e-9 (f16 would flush them to zero), 1e-6, 1 and 1e6 (f16 would overflow)
+    for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) dy[m * N + n] *= [1e-9, 1e-6, 1, 1e6][m % 4];
+    const dx = tensorFrom(gpu, new Float32Array(M * K), [M, K]);
+    nf4MatmulBackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { source: emulate });
+    const got = await readF32(gpu, dx);
+    const want = new Float64Array(M * K);
+    nf4MatmulBackwardRef(want, dy, h, M, false);
+    for (let m = 0; m < M; m++) {
+      const err = relErr(got.subarray(m * K, (m + 1) * K), want.subarray(m * K, (m + 1) * K));
+      expect(err, `row ${m}`).toBeLessThan(TOL);
+    }
+  }, 900_000);
+
+  it('forward rows at 1e-20, zero, 3e30 and a negative peak stay within tolerance', async () => {
+    const gpu = await testGpu();
+    const M = 5, K = 300;
+    const x = new Rng(3).floats(M * K);
+    for (let i = 0; i < K; i++) { x[K + i] *= 1e-20; x[2 * K + i] = 0; x[3 * K + i] *= 3e30; }
+    x[4 * K + 299] = -70000; // the peak in the last column, negative
+    const y = tensorFrom(gpu, new Float32Array(M * 8), [M, 8]);
+    const w = nf4Upload(gpu, weight(8, K, false, 4));
+    nf4MatmulMma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { source: emulate });
+    const got = await readF32(gpu, y);
+    const want = new Float64Array(M * 8);
+    nf4MatmulRef(want, x, weight(8, K, false, 4), M, false);
+    for (let m = 0; m < M; m++) {
+      const err = relErr(got.subarray(m * 8, (m + 1) * 8), want.subarray(m * 8, (m + 1) * 8));
+      expect(err, `row ${m}`).toBeLessThan(TOL);
+    }
+  }, 900_000);
+});

@@ -25,8 +25,23 @@ import { exportPeftZip, importPeft, type LoraHostWeights } from './export/peft';
 import { loraToGguf } from './export/gguf';
 import { evaluateSplit, type EvalOptions, type EvalResult } from './eval/run';
 import type { RunLog } from './store/runlog';
+import { clearHubDownload, downloadHubModel, type HubDownloadProgress } from './model/hubSource';
+import { modelCache, modelDirName, type CachedModel, type DirectoryHandleLike, type ModelCache } from './store/modelCache';
+import { openCachedModel, saveQuantizedModel, type CacheProgress } from './store/quantCache';
 
 export type { GpuInfo, SelftestResult, TrainEvent, TrainConfig, DataReport, LoadProgress, EvalResult };
+export type { CachedModel, HubDownloadProgress, CacheProgress };
+
+/** Progress of loadHubModel / loadCachedModel / cacheLoadedModel, one event type per phase. */
+export type ModelLoadEvent =
+  | ({ phase: 'download' } & HubDownloadProgress) // file, bytes, total, fileIndex, fileCount, bytesPerSecond
+  | ({ phase: 'load' } & LoadProgress) // tensors uploaded to the GPU
+  | ({ phase: 'cache' } & CacheProgress); // files written to the OPFS cache
+
+export interface HubLoadOptions { token?: string; revision?: string; quant?: 'nf4' | 'w16'; endpoint?: string }
+
+const DOWNLOAD_DIR = 'qlora-downloads';
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json'];
 
 export interface EngineError { kind: string; message: string }
 
@@ -98,7 +113,9 @@ export class Engine {
       try { tokenizer = await loadLlama3Tokenizer({ tokenizerJSON: JSON.parse(await tokFile.text()) }); }
       catch (e) { throw new Error(`tokenizer.json: cannot be loaded as a Llama 3 tokenizer (${e instanceof Error ? e.message : String(e)})`); }
     }
-    return this.loadModel(await folderModelSource('local folder', map), quant, onProgress, tokenizer);
+    const source = await folderModelSource('local folder', map);
+    this.sourceFiles.set(source, map);
+    return this.loadModel(source, quant, onProgress, tokenizer);
   }
 
   /** Load any model source (demo, folder, Node files) as NF4 or 16-bit. */
@@ -119,6 +136,86 @@ export class Engine {
   private unloadModel(): void {
     // Buffers are released with the device's garbage collection; drop every reference.
     this.model = null; this.training = null; this.kv = null; this.inferenceActs = null;
+  }
+
+  // ---- Hub downloads and the OPFS model cache ----------------------------------------------------
+
+  /** Files of a loaded source (tokenizer etc.) to copy into the cache. */
+  private sourceFiles = new WeakMap<ModelSource, Map<string, ByteSource>>();
+  private storageRoot: DirectoryHandleLike | null = null;
+
+  /** Use this directory instead of the origin private file system (tests, Node). */
+  useStorageRoot(root: DirectoryHandleLike): void { this.storageRoot = root; }
+
+  private async opfsRoot(): Promise<DirectoryHandleLike> {
+    if (this.storageRoot) return this.storageRoot;
+    const storage = (globalThis as { navigator?: { storage?: { getDirectory?: () => Promise<unknown> } } }).navigator?.storage;
+    if (!storage?.getDirectory)
+      throw new Error('OPFS is not available here: Hub downloads and the model cache need the origin private file system of a current browser in a secure context (in Node, load a local folder instead)');
+    try {
+      this.storageRoot = (await storage.getDirectory()) as DirectoryHandleLike;
+    } catch (e) {
+      throw new Error(`OPFS is not available here: the origin private file system could not be opened (${e instanceof Error ? e.message : String(e)}); private windows may not allow it`);
+    }
+    return this.storageRoot;
+  }
+
+  private async cache(): Promise<ModelCache> {
+    const storage = (globalThis as { navigator?: { storage?: { estimate?: () => Promise<{ usage?: number; quota?: number }> } } }).navigator?.storage;
+    return modelCache(await this.opfsRoot(), { storage });
+  }
+
+  private async fileTokenizer(files: Map<string, ByteSource>): Promise<Tokenizer | undefined> {
+    const f = files.get('tokenizer.json');
+    if (!f) return undefined;
+    try { return await loadLlama3Tokenizer({ tokenizerJSON: JSON.parse(new TextDecoder().decode(await f.read(0, f.size))) }); }
+    catch (e) { throw new Error(`tokenizer.json: cannot be loaded as a Llama 3 tokenizer (${e instanceof Error ? e.message : String(e)})`); }
+  }
+
+  /**
+   * Download a Hub model into OPFS (resuming partial files, skipping finished ones) and load it.
+   * The token goes to the Hub requests only; the engine neither stores nor logs it.
+   */
+  async loadHubModel(repo: string, o: HubLoadOptions = {}, onProgress?: (e: ModelLoadEvent) => void): Promise<ModelSummary> {
+    const revision = o.revision ?? 'main';
+    const root = await this.opfsRoot();
+    const dir = await (await root.getDirectoryHandle(DOWNLOAD_DIR, { create: true })).getDirectoryHandle(modelDirName(`${repo}@${revision}`), { create: true });
+    const source = await downloadHubModel(repo, dir, { token: o.token, revision, endpoint: o.endpoint, onProgress: (p) => onProgress?.({ phase: 'download', ...p }) });
+    this.sourceFiles.set(source, source.files);
+    return this.loadModel(source, o.quant ?? 'nf4', (p) => onProgress?.({ phase: 'load', ...p }), await this.fileTokenizer(source.files));
+  }
+
+  /** Remove a Hub download from OPFS (e.g. once the model is cached quantized); whether one existed. */
+  async deleteHubDownload(repo: string, revision = 'main'): Promise<boolean> {
+    const parent = await (await this.opfsRoot()).getDirectoryHandle(DOWNLOAD_DIR, { create: true });
+    const name = modelDirName(`${repo}@${revision}`);
+    try { await clearHubDownload(await parent.getDirectoryHandle(name)); } catch { return false; }
+    await parent.removeEntry(name, { recursive: true });
+    return true;
+  }
+
+  /** Save the loaded model (NF4 linears as bitsandbytes 4-bit, sharded) to the OPFS cache. */
+  async cacheLoadedModel(modelId?: string, onProgress?: (e: ModelLoadEvent) => void): Promise<CachedModel> {
+    const m = this.requireModel();
+    const files = this.sourceFiles.get(m.source);
+    const extraFiles: Record<string, ByteSource> = {};
+    for (const n of TOKENIZER_FILES) { const f = files?.get(n); if (f) extraFiles[n] = f; }
+    return saveQuantizedModel(this.gpu, await this.cache(), modelId ?? m.source.name, m.weights, {
+      extraFiles, meta: { source: m.source.name }, onProgress: (p) => onProgress?.({ phase: 'cache', ...p }),
+    });
+  }
+
+  async listCachedModels(): Promise<CachedModel[]> { return (await this.cache()).list(); }
+
+  /** Whether something was deleted. */
+  async deleteCachedModel(modelId: string): Promise<boolean> { return (await this.cache()).delete(modelId); }
+
+  /** Load a model from the OPFS cache (bnb 4-bit linears uploaded as stored: no re-quantization). */
+  async loadCachedModel(modelId: string, onProgress?: (e: ModelLoadEvent) => void): Promise<ModelSummary> {
+    const source = await openCachedModel(await this.cache(), modelId);
+    this.sourceFiles.set(source, source.files);
+    const quant = source.cached.meta?.quant === 'w16' ? 'w16' : 'nf4';
+    return this.loadModel(source, quant, (p) => onProgress?.({ phase: 'load', ...p }), await this.fileTokenizer(source.files));
   }
 
   /** The memory plan for the loaded model at a training setting (one size table, bytes per part). */

@@ -34,8 +34,8 @@ export function describeError(e: unknown): EngineError {
     if (typeof o.kind === 'string' && typeof o.message === 'string')
       return { kind: o.kind, message: o.message };
     if (typeof o.message === 'string') {
-      // A GpuError rethrown by comlink arrives as an Error named `GpuError(<kind>)`.
-      const m = typeof o.name === 'string' ? /^GpuError\((.+)\)$/.exec(o.name) : null;
+      // A GpuError or DataError rethrown by comlink arrives as an Error named `GpuError(<kind>)`.
+      const m = typeof o.name === 'string' ? /^\w+Error\((.+)\)$/.exec(o.name) : null;
       return { kind: m ? m[1] : 'error', message: o.message };
     }
   }

@@ -200,9 +200,19 @@ export class Engine {
     const files = this.sourceFiles.get(m.source);
     const extraFiles: Record<string, ByteSource> = {};
     for (const n of TOKENIZER_FILES) { const f = files?.get(n); if (f) extraFiles[n] = f; }
-    return saveQuantizedModel(this.gpu, await this.cache(), modelId ?? m.source.name, m.weights, {
+    const cache = await this.cache();
+    const id = modelId ?? m.source.name;
+    const saved = await saveQuantizedModel(this.gpu, cache, id, m.weights, {
       extraFiles, meta: { source: m.source.name }, onProgress: (p) => onProgress?.({ phase: 'cache', ...p }),
     });
+    // From now on a device-loss reload reads the cache, so the Hub download may be deleted.
+    if (this.model === m) {
+      const cached = await openCachedModel(cache, id);
+      const source: ModelSource = { ...m.source, reader: cached.reader };
+      this.sourceFiles.set(source, cached.files);
+      this.model = { ...m, source };
+    }
+    return saved;
   }
 
   async listCachedModels(): Promise<CachedModel[]> { return (await this.cache()).list(); }

@@ -60,6 +60,13 @@ describe('Engine: Hub download and OPFS model cache', () => {
     expect((await engine.listCachedModels()).map((m) => [m.modelId, m.size])).toEqual([[REPO, cached.size]]);
 
     const before = await engine.chat([{ role: 'user', content: 'hi' }], { ...GREEDY, maxNewTokens: 3, seed: 1, useAdapter: false }, () => {});
+    // the download can go once cached: a device loss now reloads the model from the cache
+    expect(await engine.deleteHubDownload(REPO)).toBe(true);
+    const first = engine.gpu;
+    first.device.destroy();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await engine.chat([{ role: 'user', content: 'hi' }], { ...GREEDY, maxNewTokens: 3, seed: 1, useAdapter: false }, () => {})).toEqual(before); // lost while idle: reloaded first
+    expect(engine.gpu).not.toBe(first);
     events.length = 0;
     const s2 = await engine.loadCachedModel(REPO, (e) => events.push(e));
     expect(s2).toMatchObject({ name: REPO, quant: 'nf4' });
@@ -72,7 +79,6 @@ describe('Engine: Hub download and OPFS model cache', () => {
     expect(await engine.deleteCachedModel(REPO)).toBe(true);
     expect(await engine.listCachedModels()).toEqual([]);
     await expect(engine.loadCachedModel(REPO)).rejects.toThrow(/not in the model cache/);
-    expect(await engine.deleteHubDownload(REPO)).toBe(true);
     expect(await engine.deleteHubDownload(REPO)).toBe(false);
   });
 });

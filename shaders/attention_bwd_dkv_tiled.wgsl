@@ -30,18 +30,22 @@ const TNR: u32 = BR / NTC;
 const DV: u32 = HD / 4u;
 const TD: u32 = DV / NTC;
 const KS: u32 = DV + 1u;
-const PS: u32 = BR / 4u + 1u;
+const PS: u32 = BR + 1u;
 
 var<workgroup> Ks: array<vec4<f32>, BC * KS>;  // [BC, D]
 var<workgroup> Vs: array<vec4<f32>, BC * KS>;  // [BC, D]
 var<workgroup> Qs: array<vec4<f32>, BR * KS>;  // [BR, D] q · scale
 var<workgroup> dOs: array<vec4<f32>, BR * KS>; // [BR, D]
-var<workgroup> Pt: array<vec4<f32>, BC * PS>;  // [BC, BR] Pᵀ
-var<workgroup> dSt: array<vec4<f32>, BC * PS>; // [BC, BR] dSᵀ
+var<workgroup> Pt: array<f32, BC * PS>;  // [BC, BR] Pᵀ (scalars: no vector-component writes)
+var<workgroup> dSt: array<f32, BC * PS>; // [BC, BR] dSᵀ
 var<workgroup> rowLse: array<f32, BR>;
 var<workgroup> rowDi: array<f32, BR>;
 var<workgroup> rowSeg: array<i32, BR>;
 var<workgroup> qRange: vec2<u32>;
+
+fn dot4(a: vec4<f32>, b: vec4<f32>, acc: f32) -> f32 {
+  return fma(a.w, b.w, fma(a.z, b.z, fma(a.y, b.y, fma(a.x, b.x, acc))));
+}
 
 // First index j in [lo0, n) with seg[j] > want, else n (seg non-decreasing).
 fn upperBound(want: i32, lo0: u32, n: u32) -> u32 {
@@ -147,8 +151,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let qv = Qs[r * KS + d4];
         let ov = dOs[r * KS + d4];
         for (var i = 0u; i < TMK; i++) {
-          s[i][j] += dot(kv[i], qv);
-          dp[i][j] += dot(vv[i], ov);
+          s[i][j] = dot4(kv[i], qv, s[i][j]);
+          dp[i][j] = dot4(vv[i], ov, dp[i][j]);
         }
       }
     }
@@ -163,27 +167,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           pr = exp(s[i][j] - rowLse[r]);
           ds = pr * (dp[i][j] - rowDi[r]);
         }
-        Pt[c * PS + r / 4u][r % 4u] = pr;
-        dSt[c * PS + r / 4u][r % 4u] = ds;
+        Pt[c * PS + r] = pr;
+        dSt[c * PS + r] = ds;
       }
     }
     workgroupBarrier();
-    for (var r4 = 0u; r4 < BR / 4u; r4++) {
-      var pv: array<vec4<f32>, TMK>;
-      var sv: array<vec4<f32>, TMK>;
+    for (var r = 0u; r < BR; r++) {
+      var pv: array<f32, TMK>;
+      var sv: array<f32, TMK>;
       for (var i = 0u; i < TMK; i++) {
-        pv[i] = Pt[(ty + NKR * i) * PS + r4];
-        sv[i] = dSt[(ty + NKR * i) * PS + r4];
+        pv[i] = Pt[(ty + NKR * i) * PS + r];
+        sv[i] = dSt[(ty + NKR * i) * PS + r];
       }
-      for (var rr = 0u; rr < 4u; rr++) {
-        let r = r4 * 4u + rr;
-        for (var kk = 0u; kk < TD; kk++) {
-          let ov = dOs[r * KS + tx + NTC * kk];
-          let qv = Qs[r * KS + tx + NTC * kk];
-          for (var i = 0u; i < TMK; i++) {
-            aV[i][kk] += pv[i][rr] * ov;
-            aK[i][kk] += sv[i][rr] * qv;
-          }
+      for (var kk = 0u; kk < TD; kk++) {
+        let ov = dOs[r * KS + tx + NTC * kk];
+        let qv = Qs[r * KS + tx + NTC * kk];
+        for (var i = 0u; i < TMK; i++) {
+          aV[i][kk] = fma(vec4<f32>(pv[i]), ov, aV[i][kk]);
+          aK[i][kk] = fma(vec4<f32>(sv[i]), qv, aK[i][kk]);
         }
       }
     }

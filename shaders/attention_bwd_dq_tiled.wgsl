@@ -27,16 +27,20 @@ const TN: u32 = BC / NTC;
 const DV: u32 = HD / 4u;
 const TD: u32 = DV / NTC;
 const KS: u32 = DV + 1u;
-const PS: u32 = BC / 4u + 1u;
+const PS: u32 = BC + 1u;
 
 var<workgroup> Qs: array<vec4<f32>, BR * KS>;  // [BR, D] q · scale
 var<workgroup> dOs: array<vec4<f32>, BR * KS>; // [BR, D]
 var<workgroup> KVs: array<vec4<f32>, BC * KS>; // [BC, D] V tile, then K tile
-var<workgroup> dSs: array<vec4<f32>, BR * PS>; // [BR, BC]
+var<workgroup> dSs: array<f32, BR * PS>;       // [BR, BC] (scalars: no vector-component writes)
 var<workgroup> rowLse: array<f32, BR>;
 var<workgroup> rowDi: array<f32, BR>;
 var<workgroup> colSeg: array<i32, BC>;
 var<workgroup> kRange: vec2<u32>;
+
+fn dot4(a: vec4<f32>, b: vec4<f32>, acc: f32) -> f32 {
+  return fma(a.w, b.w, fma(a.z, b.z, fma(a.y, b.y, fma(a.x, b.x, acc))));
+}
 
 fn lowerBound(want: i32, hi0: u32) -> u32 {
   var lo = 0u;
@@ -79,9 +83,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let pos = R / G;
       let h = g * G + R % G;
       let base = (pos * p.nHeads + h) * DV;
-      var acc = vec4<f32>(0.0);
-      for (var d4 = 0u; d4 < DV; d4++) { acc += dout[base + d4] * out[base + d4]; }
-      d = acc.x + acc.y + acc.z + acc.w;
+      // Same summation order as dP = dout·vᵀ below, so that dP - D_i is exactly 0 where it
+      // should be (one visible key: out = v).
+      for (var d4 = 0u; d4 < DV; d4++) { d = dot4(dout[base + d4], out[base + d4], d); }
       ls = lse[h * p.Tq + pos];
       di[h * p.Tq + pos] = d;
     }
@@ -136,7 +140,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var i = 0u; i < TM; i++) { ov[i] = dOs[(ty + NTR * i) * KS + d4]; }
       for (var j = 0u; j < TN; j++) {
         let vv = KVs[(tx + NTC * j) * KS + d4];
-        for (var i = 0u; i < TM; i++) { dp[i][j] += dot(ov[i], vv); }
+        for (var i = 0u; i < TM; i++) { dp[i][j] = dot4(ov[i], vv, dp[i][j]); }
       }
     }
     workgroupBarrier();
@@ -155,7 +159,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var i = 0u; i < TM; i++) { qv[i] = Qs[(ty + NTR * i) * KS + d4]; }
       for (var j = 0u; j < TN; j++) {
         let kv = KVs[(tx + NTC * j) * KS + d4];
-        for (var i = 0u; i < TM; i++) { s[i][j] += dot(qv[i], kv); }
+        for (var i = 0u; i < TM; i++) { s[i][j] = dot4(qv[i], kv, s[i][j]); }
       }
     }
     for (var i = 0u; i < TM; i++) {
@@ -165,19 +169,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let ok = j0 + c <= rowPos[i] && (p.useSeg == 0u || colSeg[c] == rowSeg[i]) && c < nc && rowSeg[i] != -2;
         var ds = 0.0;
         if (ok) { ds = exp(s[i][j] - myLse[i]) * (dp[i][j] - myDi[i]); }
-        dSs[r * PS + c / 4u][c % 4u] = ds;
+        dSs[r * PS + c] = ds;
       }
     }
     workgroupBarrier();
-    for (var c4 = 0u; c4 < BC / 4u; c4++) {
-      var dsv: array<vec4<f32>, TM>;
-      for (var i = 0u; i < TM; i++) { dsv[i] = dSs[(ty + NTR * i) * PS + c4]; }
-      for (var cc = 0u; cc < 4u; cc++) {
-        let c = c4 * 4u + cc;
-        for (var kk = 0u; kk < TD; kk++) {
-          let kv = KVs[c * KS + tx + NTC * kk];
-          for (var i = 0u; i < TM; i++) { acc[i][kk] += dsv[i][cc] * kv; }
-        }
+    for (var c = 0u; c < BC; c++) {
+      var dsv: array<f32, TM>;
+      for (var i = 0u; i < TM; i++) { dsv[i] = dSs[(ty + NTR * i) * PS + c]; }
+      for (var kk = 0u; kk < TD; kk++) {
+        let kv = KVs[c * KS + tx + NTC * kk];
+        for (var i = 0u; i < TM; i++) { acc[i][kk] = fma(vec4<f32>(dsv[i]), kv, acc[i][kk]); }
       }
     }
     workgroupBarrier();

@@ -29,16 +29,21 @@ const TN: u32 = BC / NTC;   // score columns per thread
 const DV: u32 = HD / 4u;    // vec4 per head row
 const TD: u32 = DV / NTC;   // output vec4 per thread row
 const KS: u32 = DV + 1u;    // padded row stride (vec4) of [*, D] tiles: rows start in different banks
-const PS: u32 = BC / 4u + 1u; // padded row stride (vec4) of the probability tile
+const PS: u32 = BC + 1u;    // padded row stride of the probability tile
 const NEG: f32 = -1e30;     // "minus infinity" kept finite
 
 var<workgroup> Qs: array<vec4<f32>, BR * KS>;  // [BR, D] q · scale
 var<workgroup> KVs: array<vec4<f32>, BC * KS>; // [BC, D] K tile, then V tile
-var<workgroup> Ps: array<vec4<f32>, BR * PS>;  // [BR, BC] probabilities
+var<workgroup> Ps: array<f32, BR * PS>;        // [BR, BC] probabilities (scalars: no vector-component writes)
 var<workgroup> redM: array<f32, BR * NTC>;     // per-thread partial row max
 var<workgroup> redL: array<f32, BR * NTC>;     // per-thread partial row sum
 var<workgroup> colSeg: array<i32, BC>;
 var<workgroup> kRange: vec2<u32>;
+
+// acc + a·b as four FMAs (dot() would cost a multiply and an add more).
+fn dot4(a: vec4<f32>, b: vec4<f32>, acc: f32) -> f32 {
+  return fma(a.w, b.w, fma(a.z, b.z, fma(a.y, b.y, fma(a.x, b.x, acc))));
+}
 
 // First index j in [0, hi] with seg[j] >= want (seg non-decreasing).
 fn lowerBound(want: i32, hi0: u32) -> u32 {
@@ -116,7 +121,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var i = 0u; i < TM; i++) { qv[i] = Qs[(ty + NTR * i) * KS + d4]; }
       for (var j = 0u; j < TN; j++) {
         let kv = KVs[(tx + NTC * j) * KS + d4];
-        for (var i = 0u; i < TM; i++) { s[i][j] += dot(qv[i], kv); }
+        for (var i = 0u; i < TM; i++) { s[i][j] = dot4(qv[i], kv, s[i][j]); }
       }
     }
     for (var i = 0u; i < TM; i++) {
@@ -148,7 +153,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var j = 0u; j < TN; j++) {
         let c = tx + NTC * j;
         let e = select(0.0, exp(s[i][j] - mx), s[i][j] > 0.5 * NEG);
-        Ps[r * PS + c / 4u][c % 4u] = e;
+        Ps[r * PS + c] = e;
         sum += e;
       }
       redL[r * NTC + tx] = sum;
@@ -162,15 +167,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var kk = 0u; kk < TD; kk++) { o[i][kk] *= alpha[i]; }
     }
     // O += P·V
-    for (var c4 = 0u; c4 < BC / 4u; c4++) {
-      var pv: array<vec4<f32>, TM>;
-      for (var i = 0u; i < TM; i++) { pv[i] = Ps[(ty + NTR * i) * PS + c4]; }
-      for (var cc = 0u; cc < 4u; cc++) {
-        let c = c4 * 4u + cc;
-        for (var kk = 0u; kk < TD; kk++) {
-          let vv = KVs[c * KS + tx + NTC * kk];
-          for (var i = 0u; i < TM; i++) { o[i][kk] += pv[i][cc] * vv; }
-        }
+    for (var c = 0u; c < BC; c++) {
+      var pv: array<f32, TM>;
+      for (var i = 0u; i < TM; i++) { pv[i] = Ps[(ty + NTR * i) * PS + c]; }
+      for (var kk = 0u; kk < TD; kk++) {
+        let vv = KVs[c * KS + tx + NTC * kk];
+        for (var i = 0u; i < TM; i++) { o[i][kk] = fma(vec4<f32>(pv[i]), vv, o[i][kk]); }
       }
     }
     workgroupBarrier();

@@ -58,12 +58,12 @@ export type AttnKernels = 'auto' | 'tiled' | 'simple';
 /**
  * Tiled kernels: (a, b) = (BR, BC) rows × keys for fwd/dq, (BC, BR) keys × rows for dkv; 4 rows
  * (fwd/dq) or 2 keys (dkv) per thread, NTC = min(8, D/4) thread columns. Workgroup bytes mirror
- * the WGSL declarations ([*, D] tiles padded to D + 4 floats per row, [*, b] tiles to b + 4).
+ * the WGSL declarations ([*, D] tiles padded to D + 4 floats per row, [*, b] tiles to b + 1).
  */
 export const ATTN_TILED_SMEM = {
-  fwd: (br: number, bc: number, d: number, ntc: number) => 4 * ((br + bc) * (d + 4) + br * (bc + 4) + 2 * br * ntc + bc + 2),
-  dq: (br: number, bc: number, d: number) => 4 * ((2 * br + bc) * (d + 4) + br * (bc + 4) + 2 * br + bc + 2),
-  dkv: (bc: number, br: number, d: number) => 4 * (2 * (bc + br) * (d + 4) + 2 * bc * (br + 4) + 3 * br + 2),
+  fwd: (br: number, bc: number, d: number, ntc: number) => 4 * ((br + bc) * (d + 4) + br * (bc + 1) + 2 * br * ntc + bc + 2),
+  dq: (br: number, bc: number, d: number) => 4 * ((2 * br + bc) * (d + 4) + br * (bc + 1) + 2 * br + bc + 2),
+  dkv: (bc: number, br: number, d: number) => 4 * (2 * (bc + br) * (d + 4) + 2 * bc * (br + 1) + 3 * br + 2),
 };
 const TILED_CANDIDATES: Record<keyof typeof ATTN_TILED_SMEM, [number, number][]> = {
   fwd: [[32, 32], [32, 16], [16, 16], [16, 8], [8, 8]],

@@ -1,6 +1,8 @@
 // Causal GQA flash attention: GPU vs the f64 reference (forward, backward, KV-cache decode), the
 // reference backward vs central finite differences of the reference forward, tile choice under
-// the 16 KiB workgroup-storage minimum, and shape errors.
+// the 16 KiB workgroup-storage minimum, and shape errors. The default ('auto') path runs the
+// tiled kernels wherever D % 4 == 0 (every size here, 16 KiB included); the simple kernels are
+// covered by their own block (forced, and picked automatically at D = 6).
 // Tolerances: GPU vs reference 1e-4 of the largest reference magnitude (f32 dot products over
 // D <= 128 and softmax sums over T <= 130 give errors ~1e-6; 1e-4 leaves room for the driver's
 // exp/log precision while catching any masking or indexing bug, which gives O(1e-1) errors).
@@ -8,8 +10,8 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  attentionBackward, attentionDecode, attentionForward, attentionTiles, ATTN_SMEM, kvCacheWrite,
-  type AttnShape,
+  attentionBackward, attentionDecode, attentionForward, attentionTiledConfig, attentionTiles, ATTN_SMEM,
+  ATTN_TILED_SMEM, kvCacheWrite, type AttnKernels, type AttnShape,
 } from '../../../src/gpu/ops/attention';
 import {
   attentionBackwardRef, attentionDecodeRef, attentionForwardRef, kvCacheWriteRef,
@@ -82,7 +84,7 @@ function refForward(c: Case, x: HostInputs) {
   return { out, lse };
 }
 
-async function gpuForward(gpu: Gpu, c: Case, x: Inputs) {
+async function gpuForward(gpu: Gpu, c: Case, x: Inputs, kernels: AttnKernels = 'auto') {
   const { nHeads: H, nKvHeads: Hkv, headDim: D } = c.shape;
   const T = x.T;
   const t = {
@@ -90,7 +92,7 @@ async function gpuForward(gpu: Gpu, c: Case, x: Inputs) {
     v: tensorFrom(gpu, x.v, [T, Hkv * D], 'v'), seg: tensorFrom(gpu, x.segIds, [T], 'segIds'),
     out: createTensor(gpu, [T, H * D], 'f32', 'out'), lse: createTensor(gpu, [H, T], 'f32', 'lse'),
   };
-  await gpu.guarded('attentionForward', () => attentionForward(gpu, t.out, t.lse, t.q, t.k, t.v, t.seg, c.shape));
+  await gpu.guarded('attentionForward', () => attentionForward(gpu, t.out, t.lse, t.q, t.k, t.v, t.seg, c.shape, kernels));
   return t;
 }
 
@@ -132,6 +134,52 @@ describe('tile choice', () => {
       expect(a2 * b2).toBeGreaterThan(a * b);
     }
     expect(() => attentionTiles(at(1024), 'dkv', 128)).toThrow(/workgroup storage/);
+  });
+});
+
+describe('tiled tile choice', () => {
+  it('fits every kernel in 16 KiB at head_dim 128, grows with the limit, and skips D % 4 != 0', async () => {
+    const base = await testGpu();
+    const at = (limit: number) => new Gpu(base.device, { ...base.info, limits: { ...base.info.limits, maxComputeWorkgroupStorageSize: limit } });
+    for (const kernel of ['fwd', 'dq', 'dkv'] as const) {
+      const c16 = attentionTiledConfig(at(16384), kernel, 128)!;
+      const c48 = attentionTiledConfig(at(49152), kernel, 128)!;
+      expect(ATTN_TILED_SMEM[kernel](c16.a, c16.b, 128, c16.ntc)).toBeLessThanOrEqual(16384);
+      expect(ATTN_TILED_SMEM[kernel](c48.a, c48.b, 128, c48.ntc)).toBeLessThanOrEqual(49152);
+      expect(c48.a * c48.b).toBeGreaterThan(c16.a * c16.b);
+      expect(attentionTiledConfig(at(49152), kernel, 6)).toBeUndefined();
+    }
+  });
+});
+
+// The simple kernels are the fallback (D % 4 != 0, tiny workgroup storage): forced here, and
+// picked automatically at D = 6.
+describe('simple kernels (fallback)', () => {
+  const S41_6: AttnShape = { nHeads: 4, nKvHeads: 1, headDim: 6 };
+  const cases: [Case, AttnKernels][] = [
+    [{ segs: [20, 30, 14], shape: S41_8 }, 'simple'],
+    [{ segs: [5, 12, 3], shape: S41_128 }, 'simple'],
+    [{ segs: [9, 8], shape: S41_6 }, 'auto'],
+  ];
+  it.each(cases.map(([c, k]) => [name(c), c, k] as const))('forward and backward match the reference at %s', async (_n, c, kernels) => {
+    const gpu = await testGpu({ subgroups: false, f16: false });
+    const { nHeads: H, nKvHeads: Hkv, headDim: D } = c.shape;
+    const x = inputs(c, 11 + x0(c));
+    const f = await gpuForward(gpu, c, x, kernels);
+    const want = refForward(c, x);
+    expectClose(await readF32(gpu, f.out), want.out, TOL, 'out');
+    expectClose(await readF32(gpu, f.lse), want.lse, TOL, 'lse');
+    const T = x.T;
+    const dout = tensorFrom(gpu, x.dout, [T, H * D], 'dout');
+    const dq = createTensor(gpu, [T, H * D], 'f32', 'dq');
+    const dk = createTensor(gpu, [T, Hkv * D], 'f32', 'dk');
+    const dv = createTensor(gpu, [T, Hkv * D], 'f32', 'dv');
+    await gpu.guarded('attentionBackward', () =>
+      attentionBackward(gpu, dq, dk, dv, dout, f.q, f.k, f.v, f.out, f.lse, f.seg, c.shape, kernels));
+    const g = refBackward(c, x, want.out, want.lse);
+    expectClose(await readF32(gpu, dq), g.dq, TOL, 'dq');
+    expectClose(await readF32(gpu, dk), g.dk, TOL, 'dk');
+    expectClose(await readF32(gpu, dv), g.dv, TOL, 'dv');
   });
 });
 

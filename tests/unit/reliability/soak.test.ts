@@ -97,7 +97,10 @@ describe('soak: many optimizer steps with checkpoints', () => {
     const store = pruningStore(2);
     const data = { train: examples(24, 1), val: examples(2, 2) };
 
-    const at: Record<number, { gpu: number; heap: number }> = {};
+    const at: Record<number, { gpu: number; heap: number; uniforms: number; bindGroups: number }> = {};
+    // The context's content-keyed caches: values that change every step (lr, bias corrections,
+    // dropout seeds) add entries until a cap, then the cache is cleared: bounded, not a leak.
+    const caches = gpu as unknown as { uniforms: Map<string, unknown>; bindGroups: Map<string, unknown> };
     let steps = 0, evals = 0, lastLoss = NaN;
     const t0 = performance.now();
     await train({ gpu, weights, ...st, store, runId: 'soak' }, cfg, data, { pause: false, cancel: false }, (e) => {
@@ -106,14 +109,15 @@ describe('soak: many optimizer steps with checkpoints', () => {
       // Measured after the checkpoint of step 10 and of the last step has been written.
       if (e.type === 'checkpoint' && (e.step === 10 || e.step === STEPS)) {
         gc?.(); gc?.();
-        at[e.step] = { gpu: gpu.allocatedBytes, heap: process.memoryUsage().heapUsed };
+        at[e.step] = { gpu: gpu.allocatedBytes, heap: process.memoryUsage().heapUsed, uniforms: caches.uniforms.size, bindGroups: caches.bindGroups.size };
       }
     });
     const secs = (performance.now() - t0) / 1000;
     gc?.();
     console.log(
       `soak: ${STEPS} steps in ${secs.toFixed(1)} s (${((secs / STEPS) * 1000).toFixed(0)} ms/step); gc ${gc ? 'forced' : 'unavailable'}; ` +
-        `GPU bytes ${at[10].gpu} → ${at[STEPS].gpu}; heap ${(at[10].heap / 2 ** 20).toFixed(1)} → ${(at[STEPS].heap / 2 ** 20).toFixed(1)} MiB`,
+        `GPU bytes ${at[10].gpu} → ${at[STEPS].gpu}; heap ${(at[10].heap / 2 ** 20).toFixed(1)} → ${(at[STEPS].heap / 2 ** 20).toFixed(1)} MiB; ` +
+        `cached uniforms ${at[10].uniforms} → ${at[STEPS].uniforms}, bind groups ${at[10].bindGroups} → ${at[STEPS].bindGroups}`,
     );
     expect(steps).toBe(STEPS);
     expect(evals).toBe(1 + Math.floor(STEPS / 50) + (STEPS % 50 ? 1 : 0)); // baseline, every 50, the last step
@@ -124,6 +128,8 @@ describe('soak: many optimizer steps with checkpoints', () => {
     expect(at[STEPS].gpu).toBe(at[10].gpu);
     // Host: after a forced GC the heap grows by less than the margin (4× the margin without gc).
     expect(at[STEPS].heap - at[10].heap).toBeLessThan(gc ? HEAP_MARGIN : 4 * HEAP_MARGIN);
+    expect(at[STEPS].uniforms).toBeLessThanOrEqual(8192);
+    expect(at[STEPS].bindGroups).toBeLessThanOrEqual(20001);
     // The newest checkpoint is valid and resumable.
     const ck = await loadLatestValid(store, 'soak');
     expect(ck!.meta.position.step).toBe(STEPS);

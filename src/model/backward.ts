@@ -71,5 +71,6 @@ export function modelBackward(gpu: Gpu, w: ModelWeights, acts: Activations, T: n
       layerForward(gpu, w, w.layers[l], l, acts.layers[l], rows(out, T), batchAttention(gpu, w, rows(ws.segIds, T)), rows(ws.positions, T), T, run);
     }
     layerBackward(gpu, w, acts, l, T, run);
+    gpu.flush(); // submit per layer: recording overlaps GPU execution
   }
 }

@@ -96,6 +96,7 @@ export function modelForward(gpu: Gpu, w: ModelWeights, acts: Activations, T: nu
   for (let l = 0; l < w.dims.L; l++) {
     const out = l + 1 < w.dims.L ? acts.layers[l + 1].x : ws.out;
     layerForward(gpu, w, w.layers[l], l, acts.layers[l], rows(out, T), att, positions, T, run);
+    gpu.flush(); // submit per layer: the GPU runs layer l while JS records layer l+1
   }
   rmsnormForward(gpu, rows(ws.xf, T), rows(ws.rstdF, T), rows(ws.out, T), w.finalNorm, w.cfg.rmsNormEps);
 }

@@ -3,7 +3,8 @@
 // resumes a partial file with a Range request. Files already complete are skipped: a small
 // marker file (`.download.json`: the size of each finished file, never the token) records them,
 // and a file counts as complete only while its size still matches. Optional files
-// (tokenizer.json, tokenizer_config.json) that the repo lacks (404) are skipped.
+// (tokenizer.json, tokenizer_config.json) that the repo lacks (404) are skipped. A dropped
+// connection is resumed in place up to `retries` times (default 3) before the error surfaces.
 // The token is passed to the Hub requests only: never stored, never logged, never in a message.
 
 import { downloadHubFile, HubError, modelFileList, type DownloadProgress, type HubOptions } from './hub';
@@ -62,6 +63,12 @@ async function fileSize(dir: DirectoryHandleLike, name: string): Promise<number 
   }
 }
 
+/** fetch's network failure (TypeError: "Failed to fetch", undici "terminated") or a body cut short. */
+function isNetworkError(e: unknown): boolean {
+  if (e instanceof HubError) return e.status === 0 && /connection dropped/.test(e.message);
+  return e instanceof TypeError;
+}
+
 function checkFileName(repo: string, f: string): void {
   if (!f || f === '.' || f === '..' || /[/\\\0]/.test(f) || f === DOWNLOAD_MARKER)
     throw new HubError(0, `${repo}: cannot store the file "${f}" (files in subfolders are not supported)`);
@@ -73,9 +80,10 @@ function checkFileName(repo: string, f: string): void {
  */
 export async function downloadHubModel(
   repo: string, dir: DirectoryHandleLike,
-  o: HubOptions & { onProgress?: (p: HubDownloadProgress) => void } = {},
+  o: HubOptions & { onProgress?: (p: HubDownloadProgress) => void; retries?: number } = {},
 ): Promise<HubModelSource> {
   const revision = o.revision ?? 'main';
+  const retries = o.retries ?? 3;
   const hub: HubOptions = { endpoint: o.endpoint, revision, token: o.token, fetch: o.fetch, signal: o.signal };
   const list = await modelFileList(repo, hub);
   list.forEach((f) => checkFileName(repo, f));
@@ -108,15 +116,18 @@ export async function downloadHubModel(
       report(i, p, 'downloading');
     };
     try {
-      last = await sink.size();
-      try {
-        await downloadHubFile(repo, file, sink, { ...hub, onProgress });
-      } catch (e) {
-        // 416: the partial file was already whole (closed before the marker was written) or
-        // stale; the sink was cleared, so one fresh attempt settles it.
-        if (!(e instanceof HubError && e.status === 416)) throw e;
-        last = 0;
-        await downloadHubFile(repo, file, sink, { ...hub, onProgress });
+      for (let attempt = 0; ; attempt++) {
+        last = await sink.size();
+        try {
+          await downloadHubFile(repo, file, sink, { ...hub, onProgress });
+          break;
+        } catch (e) {
+          // 416: the partial file was already whole (closed before the marker was written) or
+          // stale; the sink was cleared, so one fresh attempt settles it. A dropped connection
+          // resumes from what arrived, `retries` times.
+          const again = (e instanceof HubError && e.status === 416 && attempt === 0) || (isNetworkError(e) && attempt < retries);
+          if (!again || o.signal?.aborted) throw e;
+        }
       }
     } catch (e) {
       await sink.close().catch(() => {});

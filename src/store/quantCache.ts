@@ -23,6 +23,7 @@ import { DTYPE_SIZE, SafetensorsError, type StDtype, type TensorToWrite } from '
 import { folderModelSource, type ModelSource } from '../model/source';
 import type { ModelWeights } from '../model/weights';
 import type { ByteSource } from '../model/safetensors';
+import { storageEstimate, StorageQuotaError, type StorageEstimateLike } from './errors';
 import { ModelCacheError, type CachedModel, type ModelCache, type WriteCachedFile } from './modelCache';
 
 export interface CacheProgress {
@@ -43,6 +44,8 @@ export interface SaveQuantizedOptions {
   onProgress?: (p: CacheProgress) => void;
   /** Read-back granularity of 16-bit weights (default 32 MiB). */
   chunkBytes?: number;
+  /** navigator.storage: refuse up front (StorageQuotaError) when the estimate shows too little room. */
+  storage?: { estimate?: () => Promise<StorageEstimateLike> };
 }
 
 /** A tensor to stream: dtype/shape known up front, bytes produced on demand. */
@@ -185,6 +188,12 @@ export async function saveQuantizedModel(gpu: Gpu, cache: ModelCache, modelId: s
     format: 'bnb-4bit-sharded', quant: w.quant, doubleQuant, layers: L,
     linears: nf4.length ? 'nf4' : 'w16', ...(o.meta ?? {}),
   };
+  if (o.storage) {
+    const { usage, quota } = await storageEstimate(o.storage);
+    const replaced = (await cache.get(modelId))?.size ?? 0; // a save replaces the same id
+    if (usage !== null && quota !== null && quota - usage + replaced < expected)
+      throw new StorageQuotaError(expected, usage, quota, `model ${modelId}`);
+  }
   return cache.saveStreaming(modelId, async (writeFile) => {
     await write(writeFile, 'config.json', new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'));
     for (const [name, v] of extra) await write(writeFile, name, await extraBody(v));

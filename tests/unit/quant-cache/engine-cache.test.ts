@@ -25,6 +25,7 @@ beforeAll(async () => {
     if (!data) { res.writeHead(404).end(); return; }
     res.writeHead(200, { 'content-length': data.length }).end(data);
   });
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });

@@ -61,6 +61,7 @@ beforeAll(async () => {
     }
     res.end(body);
   });
+  server.keepAliveTimeout = 60_000; // no close/reuse race under a loaded machine
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -87,7 +88,7 @@ describe('Hub download → NF4 on the GPU → OPFS bnb-4bit cache → reload', (
 
     // 1. the first attempt drops the connection halfway through model.safetensors
     dropNext = true;
-    await expect(downloadHubModel(REPO, dl, { endpoint, token: TOKEN })).rejects.toThrow(/connection dropped|terminated|socket|fetch failed/i);
+    await expect(downloadHubModel(REPO, dl, { endpoint, token: TOKEN, retries: 0 })).rejects.toThrow(/connection dropped|terminated|socket|fetch failed/i);
     const partial = (dl.children.get('model.safetensors') as MemFile).data.length;
     expect(partial).toBeGreaterThan(0);
     expect(partial).toBeLessThan(FILES['model.safetensors'].length);
@@ -185,13 +186,23 @@ describe('Hub download → NF4 on the GPU → OPFS bnb-4bit cache → reload', (
     // in a worker the sink writes through a sync access handle; files are unlocked afterwards
     const syncRoot = new MemDir(undefined, true);
     dropNext = true;
-    await expect(downloadHubModel(REPO, syncRoot, { endpoint, token: TOKEN })).rejects.toThrow();
+    await expect(downloadHubModel(REPO, syncRoot, { endpoint, token: TOKEN, retries: 0 })).rejects.toThrow();
     expect((syncRoot.children.get('model.safetensors') as MemFile).locked).toBe(false);
     const viaSync = await downloadHubModel(REPO, syncRoot, { endpoint, token: TOKEN });
     expect(syncRoot.stats.syncHandles).toBeGreaterThan(0);
     expect(syncRoot.stats.syncHandles).toBeGreaterThanOrEqual(3); // config, model, model again
     expect((syncRoot.children.get('model.safetensors') as MemFile).data).toEqual(FILES['model.safetensors']);
     expect(viaSync.reader.names().length).toBeGreaterThan(0);
+
+    // by default a dropped connection is resumed within the same call
+    const auto = new MemDir();
+    dropNext = true;
+    requests.length = 0;
+    await downloadHubModel(REPO, auto, { endpoint, token: TOKEN });
+    const st = requests.filter((r) => r.file === 'model.safetensors');
+    expect(st.length).toBe(2);
+    expect(st[1].range).toMatch(/^bytes=\d+-$/);
+    expect((auto.children.get('model.safetensors') as MemFile).data).toEqual(FILES['model.safetensors']);
 
     const gpu = await testGpu();
     const g = await loadGolden(DIR);
@@ -203,6 +214,15 @@ describe('Hub download → NF4 on the GPU → OPFS bnb-4bit cache → reload', (
     expect(err).toBeInstanceOf(StorageQuotaError);
     expect(err.bytesNeeded).toBeGreaterThan(100_000);
     expect((await root.getDirectoryHandle(CACHE_DIR)).children.size).toBe(0);
+    // with the storage estimate, a save that cannot fit is refused before anything is written
+    root.stats.failAfterBytes = null;
+    const written = root.stats.bytesWritten;
+    const early = await saveQuantizedModel(gpu, cache, 'm', w, { storage: { estimate: async () => ({ usage: 1e6, quota: 1e6 + 1000 }) } }).catch((e) => e);
+    expect(early).toBeInstanceOf(StorageQuotaError);
+    expect(early.message).toMatch(/storage is full/);
+    expect(root.stats.bytesWritten).toBe(written);
+    const ok = await saveQuantizedModel(gpu, cache, 'm', w, { storage: { estimate: async () => ({ usage: 0, quota: 1e9 }) } });
+    expect(ok.files.length).toBeGreaterThan(2);
   });
 
   it('safetensorsStream gives the bytes writeSafetensors gives', async () => {

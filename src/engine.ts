@@ -6,6 +6,7 @@
 import { Gpu } from './gpu/core/context';
 import type { AcquireOptions, GpuInfo } from './gpu/core/acquire';
 import { GpuError } from './gpu/core/errors';
+import { releaseTensors } from './gpu/core/release';
 import { runSelftest, type SelftestResult } from './gpu/selftest';
 import { loadLlama3Tokenizer, prepareDataset, type DataReport, type PrepareOptions, type PreparedDataset, type Tokenizer, type ChatMessage } from './data';
 import { demoModelSource, folderModelSource, type ModelSource } from './model/source';
@@ -51,6 +52,9 @@ export function toEngineError(e: unknown): EngineError {
   return { kind: 'error', message: e instanceof Error ? e.message : String(e) };
 }
 
+/** Takes a run's cross-tab lock (Web Locks in the browser): owned = this tab may train it. */
+export type RunLocker = (runId: string) => Promise<{ owned: boolean; release(): void }>;
+
 /** Sent to the UI when training survived a GPU device loss. */
 export interface RecoveryEvent { type: 'recovered'; reason: string; resumedAtStep: number }
 
@@ -82,11 +86,22 @@ export class Engine {
     private readonly acquire: AcquireOptions,
     private store: CheckpointStore | null,
     private log: RunLog | null,
+    private lockRun: RunLocker | null,
   ) {}
 
   /** In the browser the worker passes IndexedDB-backed checkpoints and run log; the CLI none. */
-  static async create(gpuApi: GPU | undefined, opts: AcquireOptions & { store?: CheckpointStore; log?: RunLog } = {}): Promise<Engine> {
-    return new Engine(await Gpu.create(gpuApi, opts), gpuApi, opts, opts.store ?? null, opts.log ?? null);
+  static async create(gpuApi: GPU | undefined, opts: AcquireOptions & { store?: CheckpointStore; log?: RunLog; lockRun?: RunLocker } = {}): Promise<Engine> {
+    return new Engine(await Gpu.create(gpuApi, opts), gpuApi, opts, opts.store ?? null, opts.log ?? null, opts.lockRun ?? null);
+  }
+
+  private runLocks = new Map<string, { release(): void }>();
+
+  /** One tab trains a run: a second one (another Web Lock holder) is refused with an explanation. */
+  private async holdRunLock(runId: string): Promise<void> {
+    if (!this.lockRun || this.runLocks.has(runId)) return;
+    const lock = await this.lockRun(runId);
+    if (!lock.owned) throw new Error(`run ${runId} is open for training in another tab: it is read-only here (close the other tab, or view it in Runs)`);
+    this.runLocks.set(runId, lock);
   }
 
   /** The current device (replaced after a device loss). */
@@ -134,7 +149,8 @@ export class Engine {
   }
 
   private unloadModel(): void {
-    // Buffers are released with the device's garbage collection; drop every reference.
+    // Destroy the old model's buffers now (GC would keep gigabytes alive for a while).
+    if (!this.gpu.lost) releaseTensors(this.gpu, [this.model?.weights, this.training, this.kv, this.inferenceActs]);
     this.model = null; this.training = null; this.kv = null; this.inferenceActs = null;
   }
 
@@ -255,9 +271,9 @@ export class Engine {
 
   // ---- data --------------------------------------------------------------------------------------
 
-  async prepareData(csv: Uint8Array | string, opts: PrepareOptions = {}): Promise<DataPreview> {
+  async prepareData(csv: Uint8Array | string, opts: PrepareOptions = {}, onProgress?: (done: number, total: number) => void): Promise<DataPreview> {
     this.tokenizer ??= await loadLlama3Tokenizer();
-    this.dataset = prepareDataset(csv, this.tokenizer, { packTokens: 512, ...opts });
+    this.dataset = prepareDataset(csv, this.tokenizer, { packTokens: 512, ...opts, onProgress: onProgress ?? opts.onProgress });
     const sample = this.dataset.examples.slice(0, 20).map((e) => ({
       row: e.row, topic: e.topic,
       user: e.messages.find((m) => m.role === 'user')?.content ?? '',
@@ -283,6 +299,7 @@ export class Engine {
       this.training = { ...allocTraining(this.gpu, m.weights, cfg), cfg, position: START, runId };
     }
     this.control = { pause: false, cancel: false };
+    await this.holdRunLock(runId);
     await this.log?.startRun(runId, m.source.name, this.training.cfg, this.dataset.report);
     const emit = (e: TrainEvent) => { onEvent(e); void this.log?.event(runId, e); };
     for (let recoveries = 0; ; recoveries++) {

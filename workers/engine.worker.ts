@@ -5,13 +5,14 @@ import { Engine, toEngineError } from '../src/engine';
 import { openStudioDb } from '../src/store/db';
 import { idbCheckpointStore } from '../src/store/checkpoints.idb';
 import { idbRunLog } from '../src/store/runlog';
+import { acquireRunLock } from '../src/store/lock';
 
 /** What the UI can call: create the engine, then use it through the returned proxy. */
 const api = {
   async init(): Promise<Engine> {
     try {
       const db = await openStudioDb();
-      const engine = await Engine.create(self.navigator.gpu, { store: idbCheckpointStore(db), log: idbRunLog(db) });
+      const engine = await Engine.create(self.navigator.gpu, { store: idbCheckpointStore(db), log: idbRunLog(db), lockRun: (id) => acquireRunLock(id) });
       return Comlink.proxy(engine);
     } catch (e) {
       throw toEngineError(e);

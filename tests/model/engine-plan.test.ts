@@ -26,3 +26,15 @@ describe('memory plan before allocation', () => {
     await expect(engine.loadModel(tiny, 'w16')).rejects.toThrow(/tokenizer\.json .*128256.*config\.json's vocab_size is 512/);
   });
 });
+
+describe('unloading', () => {
+  it('loading a model twice does not double GPU memory (old buffers are destroyed)', async () => {
+    const engine = await Engine.create(await nodeGpuApi());
+    await engine.loadDemoModel();
+    const once = engine.gpuMemoryBytes();
+    await engine.loadDemoModel();
+    expect(engine.gpuMemoryBytes()).toBe(once);
+    const r = await engine.chat([{ role: 'user', content: 'হ্যালো' }], { maxNewTokens: 2, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, useAdapter: false }, () => {});
+    expect(r.tokens).toBeGreaterThan(0);
+  });
+});

@@ -128,10 +128,16 @@ export class Gpu {
 
   /** Forget cached bind groups that reference a buffer about to be destroyed. */
   forgetBuffer(b: GPUBuffer): void {
-    const id = `${bufferId(b)}`;
+    this.forgetBuffers([b]);
+  }
+
+  /** Forget cached bind groups that reference any of these buffers (one pass over the cache). */
+  forgetBuffers(buffers: Iterable<GPUBuffer>): void {
+    const ids = new Set<string>();
+    for (const b of buffers) ids.add(`${bufferId(b)}`);
     for (const key of this.bindGroups.keys()) {
       const parts = key.split('|')[1].split(',');
-      if (parts.some((p) => p === id || p.startsWith(id + '@'))) this.bindGroups.delete(key);
+      if (parts.some((p) => ids.has(p.split('@')[0]))) this.bindGroups.delete(key);
     }
   }
 

@@ -142,7 +142,7 @@ export class Engine {
     this.unloadModel();
     const before = this.gpu.allocatedBytes;
     const weights = await this.withRecovery('loading the model', true, () =>
-      this.gpu.guarded('loading the model', () => loadWeights(this.gpu, source.config, source.reader, { quant, onProgress })));
+      this.gpu.guarded('loading the model', () => this.gpu.allocationScope(() => loadWeights(this.gpu, source.config, source.reader, { quant, onProgress }))));
     this.model = { source, weights, quant };
     const c = source.config;
     return { name: source.name, layers: c.numHiddenLayers, hidden: c.hiddenSize, vocab: c.vocabSize, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, quant, gpuBytes: this.gpu.allocatedBytes - before };

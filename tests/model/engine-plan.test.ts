@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeGpuApi } from '../../src/gpu/core/node';
 import { Engine } from '../../src/engine';
 import { openModel } from '../../src/model/source.node';
+import { demoModelSource } from '../../src/model/source';
 
 const CSV = 'Topics,Question-Title,Questions,Answers\nএকাকীত্ব,একা,আমি একা,আপনি একা নন।\nউদ্বেগ,ভয়,আমি ভয় পাই,ভয় স্বাভাবিক।';
 
@@ -36,5 +37,20 @@ describe('unloading', () => {
     expect(engine.gpuMemoryBytes()).toBe(once);
     const r = await engine.chat([{ role: 'user', content: 'হ্যালো' }], { maxNewTokens: 2, temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, useAdapter: false }, () => {});
     expect(r.tokens).toBeGreaterThan(0);
+  });
+});
+
+describe('a load that fails half-way', () => {
+  it('frees what it had allocated', async () => {
+    const engine = await Engine.create(await nodeGpuApi());
+    const before = engine.gpuMemoryBytes();
+    const demo = await demoModelSource(0);
+    let reads = 0;
+    const broken = { ...demo, reader: { names: () => demo.reader.names(), read: async (n: string) => {
+      if (++reads === 8) throw new Error('model.safetensors: short read (file truncated?)');
+      return demo.reader.read(n);
+    } } };
+    await expect(engine.loadModel(broken, 'nf4')).rejects.toThrow(/truncated/);
+    expect(engine.gpuMemoryBytes()).toBe(before);
   });
 });

@@ -126,6 +126,32 @@ export class Gpu {
     return g;
   }
 
+  /** Buffers created inside the innermost allocationScope (createTensor records them). */
+  scope: GPUBuffer[] | null = null;
+
+  /**
+   * Run `fn`; if it throws, destroy every tensor buffer it created (a model load that fails
+   * half-way must not leave gigabytes allocated). Scopes nest: on success an inner scope's
+   * buffers belong to the outer one.
+   */
+  async allocationScope<T>(fn: () => Promise<T>): Promise<T> {
+    const outer = this.scope;
+    const mine: GPUBuffer[] = (this.scope = []);
+    try {
+      const r = await fn();
+      outer?.push(...mine);
+      return r;
+    } catch (e) {
+      if (!this.lost) {
+        this.forgetBuffers(mine);
+        for (const b of mine) { this.allocatedBytes -= b.size; b.destroy(); }
+      }
+      throw e;
+    } finally {
+      this.scope = outer;
+    }
+  }
+
   /** Forget cached bind groups that reference a buffer about to be destroyed. */
   forgetBuffer(b: GPUBuffer): void {
     this.forgetBuffers([b]);

@@ -36,6 +36,7 @@ export function createTensor(
     throw new GpuError('limit', `${label}: ${bytes} bytes exceeds maxBufferSize ${max}; split it`);
   const buffer = gpu.device.createBuffer({ size: bytes, usage: STORAGE(), label });
   gpu.allocatedBytes += bytes;
+  gpu.scope?.push(buffer);
   return { buffer, shape: [...shape], dtype, label };
 }
 
@@ -101,6 +102,8 @@ export async function readI32(gpu: Gpu, t: Tensor): Promise<Int32Array> {
 
 export function destroyTensor(gpu: Gpu, t: Tensor): void {
   gpu.forgetBuffer(t.buffer);
+  const i = gpu.scope?.indexOf(t.buffer) ?? -1;
+  if (i >= 0) gpu.scope!.splice(i, 1); // already freed: the scope must not free it again
   gpu.allocatedBytes -= t.buffer.size;
   t.buffer.destroy();
 }

@@ -1,5 +1,6 @@
-// Tensor-core (subgroup-matrix) GEMM core for the NF4 weight matmuls; a loader that defines
-// `init_b` and `load_b` (nf4_mma_load.wgsl) and nf4_common.wgsl are appended.
+// Tensor-core (subgroup-matrix) GEMM core for the NF4 and 16-bit weight matmuls; a loader that
+// defines `init_b`, `load_b` and `b_inv_scale` (nf4_mma_load.wgsl + nf4_common.wgsl, or
+// w16_mma_load.wgsl + w16_common.wgsl) is appended.
 //   O [M, NO] (+)= A [M, R] · B [R, NO],  B(r, c) read from a weight W [rows, K] by the loader:
 //   forward  (BWD = false): O = y [M, N], A = x [M, K],  B(r=k, c=n) = W[n, k]
 //   backward (BWD = true):  O = dx [M, K], A = dy [M, N], B(r=n, c=k) = W[n, k]
@@ -11,7 +12,10 @@
 // dequantized W tile in workgroup memory as f16, then every subgroup multiplies its WM×WN block
 // with 16×16×16 f16 subgroup matrices into f32 accumulators. The epilogue goes through
 // workgroup memory (one 16×16 f32 matrix per subgroup at a time) to apply the bounds, the
-// inverse row scale and accumulate. Every subgroupMatrixLoad/Store offset depends only on
+// inverse row scale (and the loader's inverse weight scale) and accumulate.
+// Split-K: workgroup z reduces rows [z·rsplit, min(R, (z+1)·rsplit)) of B (rsplit a multiple of
+// BK) and writes its partial product at O + z·zstride (a scratch [S, M, NO], acc = 0); a second
+// pass (nf4_mma_reduce.wgsl) sums the S partials in a fixed order. S = 1: z = 0, rsplit ≥ R. Every subgroupMatrixLoad/Store offset depends only on
 // workgroup_id, subgroup_id, loop counters and uniforms: subgroup-uniform by construction.
 
 struct Params {
@@ -26,10 +30,12 @@ struct Params {
   wk: u32,     // K: columns of W (its row stride in elements)
   wrows: u32,  // rows of W in this dispatch (row chunk)
   ebase: u32,  // flat index of the chunk's first element in the whole weight (absmax blocks)
-  wflags: u32, // NF4: 1 = double-quantized absmax
+  wflags: u32, // NF4: 1 = double-quantized absmax; 16-bit: 1 = f16 (else bf16)
+  rsplit: u32, // reduction rows per split (multiple of BK)
+  zstride: u32, // O offset between splits (0 without split-K)
 }
 
-@group(0) @binding(0) var<storage, read_write> O: array<f32>; // [M, ldo]
+@group(0) @binding(0) var<storage, read_write> O: array<f32>; // [M, ldo] (split-K: [S, M, NO])
 @group(0) @binding(1) var<storage, read> A: array<f32>;       // [M, lda]
 @group(0) @binding(2) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read> sc: array<f32>;      // [≥ M] power-of-two row scale of A
@@ -73,8 +79,12 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   //@ACC_DECL
   workgroupBarrier();
 
-  for (var r0 = 0u; r0 < p.R; r0 += BK) {
+  let rbeg = wid.z * p.rsplit;
+  let rend = min(p.R, rbeg + p.rsplit);
+  let zoff = wid.z * p.zstride;
+  for (var r0 = rbeg; r0 < rend; r0 += BK) {
     // A tile: BM rows × BK reduction columns, f32 → scaled f16, zero outside A.
+    // (r < R suffices: a split's end is a multiple of BK unless it is R)
     for (var i = t; i < BM * BK; i += WG) {
       let mm = i / BK;
       let rr = i % BK;
@@ -98,9 +108,11 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
 }
 
 // One subgroup parks its 16×16 result (rows wm + 16i, columns wn + 16j of the tile) in Cs and
-// writes it out with bounds, the inverse row scale and accumulation. Called in uniform control flow.
+// writes it out with bounds, the inverse row and weight scales and accumulation (at O + zoff).
+// Called in uniform control flow.
 fn write_tile(r: subgroup_matrix_result<f32, 16, 16>, i: u32, j: u32, sg: u32, lane: u32, sgsize: u32,
-              wm: u32, wn: u32, m0: u32, c0: u32) {
+              wm: u32, wn: u32, m0: u32, c0: u32, zoff: u32) {
+  let winv = b_inv_scale();
   subgroupMatrixStore<row_major>(&Cs, sg * 256u, r, 16u);
   workgroupBarrier();
   for (var e = lane; e < 256u; e += sgsize) {
@@ -108,8 +120,8 @@ fn write_tile(r: subgroup_matrix_result<f32, 16, 16>, i: u32, j: u32, sg: u32, l
     let m = m0 + mm;
     let c = c0 + wn + 16u * j + e % 16u;
     if (m < p.M && c < p.NO) {
-      let v = Cs[sg * 256u + e] / rs[mm];
-      let idx = m * p.ldo + p.o0 + c;
+      let v = (Cs[sg * 256u + e] / rs[mm]) * winv;
+      let idx = zoff + m * p.ldo + p.o0 + c;
       if (p.acc != 0u) { O[idx] = O[idx] + v; } else { O[idx] = v; }
     }
   }

@@ -10,6 +10,11 @@ fn init_b(t: u32) {
   init_lut(t);
 }
 
+// The NF4 tile is not scaled.
+fn b_inv_scale() -> f32 {
+  return 1.0;
+}
+
 fn load_b(t: u32, r0: u32, c0: u32) {
   let dq = p.wflags != 0u;
   if (ALIGNED) {

@@ -1,24 +1,34 @@
-// Tensor-core (WGSL subgroup-matrix) variants of the NF4 matmuls, used by nf4Matmul /
-// nf4MatmulBackward when the device has `chromium-experimental-subgroup-matrix` with the
-// f16×f16→f32 16×16×16 configuration, shader-f16, subgroups of exactly 32, and M ≥ 16:
-//   nf4MatmulMma          y [M, N] (+)= x [M, K] · Wᵀ
-//   nf4MatmulBackwardMma  dx [M, K] (+)= dy [M, N] · W
-// W [N, K] NF4. Each call first records a row-scale pass over the left operand (x or dy,
-// nf4_mma_scale.wgsl: a power of two per row, exact) into a per-device scratch buffer, then the
-// GEMM (nf4_mma_core.wgsl + nf4_mma_load.wgsl): x/dy rows and dequantized W go to workgroup
-// memory as f16, products accumulate in f32. Numerics: f16 rounding of both inputs gives
-// ~1e-3 relative error against the f32 path (see bench/NOTES.md, "Tensor cores").
+// Tensor-core (WGSL subgroup-matrix) variants of the NF4 and 16-bit weight matmuls, used by
+// nf4Matmul / nf4MatmulBackward (nf4.matmul.ts) and matmul16 / matmul16Backward (w16.ts) when the
+// device has `chromium-experimental-subgroup-matrix` with the f16×f16→f32 16×16×16
+// configuration, shader-f16, subgroups of exactly 32, and enough work (useMma):
+//   nf4MatmulMma / matmul16Mma                  y [M, N] (+)= x [M, K] · Wᵀ
+//   nf4MatmulBackwardMma / matmul16BackwardMma  dx [M, K] (+)= dy [M, N] · W
+// W [N, K] NF4 or bf16/f16. Each call first records a row-scale pass over the left operand (x or
+// dy, nf4_mma_scale.wgsl: a power of two per row, exact) into a per-device scratch buffer, then the
+// GEMM (nf4_mma_core.wgsl + nf4_mma_load.wgsl or w16_mma_load.wgsl): x/dy rows and W go to
+// workgroup memory as f16, products accumulate in f32. 16-bit weights are also multiplied by a
+// power of two (max |W| → [2^13, 2^14), w16_mma_peak.wgsl, once per weight), so bf16 beyond f16's
+// range cannot overflow and bf16 → f16 is exact. Outputs with few tiles and a long reduction are
+// split along it (split-K: S partial products in a scratch [S, M, NO], summed in a fixed order by
+// nf4_mma_reduce.wgsl: deterministic). Numerics: f16 rounding of x/dy (and of NF4 W) gives
+// ~3e-4 relative error against the f32 path (see bench/NOTES.md, "Tensor cores").
 
-import type { Gpu } from '../core/context';
+import type { Binding, Gpu } from '../core/context';
 import { check } from '../core/errors';
 import { createTensor, packUniform, type Tensor } from '../core/tensor';
 import commonCode from '../../../shaders/nf4_common.wgsl';
 import coreCode from '../../../shaders/nf4_mma_core.wgsl';
 import loadCode from '../../../shaders/nf4_mma_load.wgsl';
 import scaleCode from '../../../shaders/nf4_mma_scale.wgsl';
+import reduceCode from '../../../shaders/nf4_mma_reduce.wgsl';
+import w16CommonCode from '../../../shaders/w16_common.wgsl';
+import w16LoadCode from '../../../shaders/w16_mma_load.wgsl';
+import w16PeakCode from '../../../shaders/w16_mma_peak.wgsl';
 import { grid1d } from './grid';
-import { bindingLimit, nf4Bindings, offsetAlignment, rowChunks } from './nf4.chunks';
+import { bindingLimit, nf4Bindings, offsetAlignment, rowChunks, slice } from './nf4.chunks';
 import type { Nf4Weight } from './nf4';
+import type { Weight16 } from './w16';
 
 /** Smallest M routed to the tensor-core path (one 16-row subgroup matrix). */
 export const MMA_MIN_M = 16;
@@ -49,7 +59,32 @@ export const MMA_TILES: Record<MmaTileSize, MmaTile> = {
 export type MmaTileSize = 64 | 128;
 
 export function pickMmaTile(M: number, NO: number): MmaTileSize {
-  return Math.ceil(M / 128) * Math.ceil(NO / 128) >= 264 ? 128 : 64;
+  return Math.ceil(M / 128) * Math.ceil(NO / 128) >= MMA_SPLIT.wave ? 128 : 64;
+}
+
+/**
+ * Split-K settings: `wave` = 128×128 workgroups resident at once on an H200 (2 per SM × 132).
+ * An output with fewer 128-tiles than a wave splits its reduction into S parts (a power of two
+ * ≤ `maxSplit`, every part ≥ `minDepth` reduction rows) minimizing the wave-quantized time
+ * ceil(tiles·S / wave) / S, the smallest S on ties; `minM` is the smallest M that the automatic
+ * route sends to a split plan below MMA_MIN_TILES. Measured on an H200 (bench/NOTES.md, "Tensor
+ * cores v2"): 512×4096×4096 S = 2 30.6 vs S = 4 29.7 TFLOP/s; 512×1024×4096 S = 8 26.9, 16 23.6;
+ * lm_head dX at M = 523 (160 tiles) S = 1/2/4/8/16: 11.3/12.9/16.4/17.9/18.5 (model: 1, 1, 0.75,
+ * 0.625, 0.625); M = 37 at S = 8 ran 9.6 TFLOP/s against 0.6–3.0 on the f32 path.
+ */
+export const MMA_SPLIT = { wave: 264, minDepth: 512, maxSplit: 16, minM: 32 };
+
+/** Tile and split-K factor of the tensor-core GEMM O [M, NO] over a reduction of R. */
+export interface MmaPlan { tile: MmaTileSize; split: number }
+export function pickMmaPlan(M: number, NO: number, R: number): MmaPlan {
+  const t128 = Math.ceil(M / 128) * Math.ceil(NO / 128);
+  if (t128 >= MMA_SPLIT.wave) return { tile: 128, split: 1 };
+  let split = 1, cost = 1; // wave-quantized time relative to no split
+  for (let s = 2; s <= MMA_SPLIT.maxSplit && R / s >= MMA_SPLIT.minDepth; s *= 2) {
+    const c = Math.ceil((t128 * s) / MMA_SPLIT.wave) / s;
+    if (c < cost) { split = s; cost = c; }
+  }
+  return split > 1 ? { tile: 128, split } : { tile: 64, split: 1 };
 }
 
 interface SubgroupMatrixConfig { componentType: string; resultComponentType: string; M: number; N: number; K: number }
@@ -81,10 +116,20 @@ export function mmaUnsupportedReason(gpu: Gpu): string | null {
 }
 
 const supported = new WeakMap<Gpu, boolean>();
-/** Whether nf4Matmul / nf4MatmulBackward route an [M, NO] output to the tensor-core path. */
-export function useMma(gpu: Gpu, M: number, NO: number, force?: boolean): boolean {
+/** Whether an automatic call with an [M, NO] output over a reduction of R is worth the tensor cores. */
+function mmaWorth(M: number, NO: number, R: number): boolean {
+  if (M < MMA_MIN_M) return false;
+  if (Math.ceil(M / 64) * Math.ceil(NO / 64) >= MMA_MIN_TILES) return true;
+  return M >= MMA_SPLIT.minM && pickMmaPlan(M, NO, R).split > 1;
+}
+
+/**
+ * Whether nf4Matmul / nf4MatmulBackward / matmul16 / matmul16Backward route an [M, NO] output
+ * (reduction length R; 0 = unknown: no split-K route) to the tensor-core path.
+ */
+export function useMma(gpu: Gpu, M: number, NO: number, force?: boolean, R = 0): boolean {
   if (force === false) return false;
-  if (force === undefined && (!mmaSettings.enabled || M < MMA_MIN_M || Math.ceil(M / 64) * Math.ceil(NO / 64) < MMA_MIN_TILES)) return false;
+  if (force === undefined && (!mmaSettings.enabled || !mmaWorth(M, NO, R))) return false;
   let ok = supported.get(gpu);
   if (ok === undefined) supported.set(gpu, (ok = mmaUnsupportedReason(gpu) === null));
   if (mmaSettings.skipDeviceCheck && gpu.features.subgroupMatrix) return true;
@@ -114,71 +159,113 @@ function generated(t: MmaTile, bwd: boolean): Record<'ACC_DECL' | 'MMA_STEP' | '
     for (let j = 0; j < FN; j++) {
       decl.push(`var acc_${i}_${j} = subgroup_matrix_result<f32, 16, 16>();`);
       step.push(`acc_${i}_${j} = subgroupMatrixMultiplyAccumulate(a_${i}, b_${j}, acc_${i}_${j});`);
-      epi.push(`write_tile(acc_${i}_${j}, ${i}u, ${j}u, sg, lane, sgsize, wm, wn, m0, c0);`);
+      epi.push(`write_tile(acc_${i}_${j}, ${i}u, ${j}u, sg, lane, sgsize, wm, wn, m0, c0, zoff);`);
     }
   }
   return { ACC_DECL: decl.join('\n  '), MMA_STEP: step.join('\n      '), EPILOGUE: epi.join('\n  ') };
 }
 
-/** WGSL source of one tile shape and direction (the same string object per variant, for the pipeline cache). */
+/** Weight formats of the loader: NF4 (nf4_mma_load.wgsl) or bf16/f16 (w16_mma_load.wgsl). */
+export type MmaWeightKind = 'nf4' | 'w16';
+
+/** WGSL source of one tile shape, direction and weight kind (the same string object per variant, for the pipeline cache). */
 const sources = new Map<string, string>();
-export function mmaSource(tile: MmaTileSize, bwd: boolean): string {
+export function mmaSource(tile: MmaTileSize, bwd: boolean, kind: MmaWeightKind = 'nf4'): string {
   const t = MMA_TILES[tile];
-  const key = `${t.bm}|${t.bn}|${t.bk}|${t.wm}|${t.wn}|${bwd}|${mmaSettings.diagnosticOff}`;
+  const key = `${t.bm}|${t.bn}|${t.bk}|${t.wm}|${t.wn}|${bwd}|${kind}|${mmaSettings.diagnosticOff}`;
   let s = sources.get(key);
   if (!s) {
     const gen = generated(t, bwd);
     const core = coreCode.replace(/\/\/@(ACC_DECL|MMA_STEP|EPILOGUE)/g, (_, k: keyof typeof gen) => gen[k]);
     s = ENABLES + (mmaSettings.diagnosticOff ? DIAG_OFF : '') +
       `const BM = ${t.bm}u; const BN = ${t.bn}u; const BK = ${t.bk}u; const WM = ${t.wm}u; const WN = ${t.wn}u; const BWD = ${bwd};\n` +
-      core + loadCode + commonCode;
+      core + (kind === 'nf4' ? loadCode + commonCode : w16LoadCode + w16CommonCode);
     sources.set(key, s);
   }
   return s;
 }
 
-const scratch = new WeakMap<Gpu, Tensor>();
-/** Per-device row-scale buffer of at least M floats (grown, never shrunk). */
-function scaleBuffer(gpu: Gpu, M: number): Tensor {
-  let t = scratch.get(gpu);
-  if (!t || t.shape[0] < M) {
-    t = createTensor(gpu, [Math.max(M, 2 * (t?.shape[0] ?? 0), 1024)], 'f32', 'mma.rowscale');
-    scratch.set(gpu, t);
+/**
+ * Per-device scratch tensors (row scales, split-K partials) of at least n floats, grown, never
+ * shrunk, at most one binding (callers bind only the first n floats).
+ */
+const scratch = new WeakMap<Gpu, Map<string, Tensor>>();
+function scratchBuffer(gpu: Gpu, name: string, n: number): Tensor {
+  let m = scratch.get(gpu);
+  if (!m) scratch.set(gpu, (m = new Map()));
+  let t = m.get(name);
+  if (!t || t.shape[0] < n) {
+    const cap = Math.max(n, Math.floor(bindingLimit(gpu) / 4));
+    t = createTensor(gpu, [Math.min(Math.max(n, 2 * (t?.shape[0] ?? 0), 1024), cap)], 'f32', `mma.${name}`);
+    m.set(name, t);
   }
   return t;
 }
 
 /** sc [M] = power-of-two scale of each row of a [M, lda]. */
 function rowScale(gpu: Gpu, a: Tensor, M: number, lda: number): Tensor {
-  const sc = scaleBuffer(gpu, M);
-  gpu.dispatch({ code: scaleCode, constants: { WG: 256 } }, [sc.buffer, a.buffer, gpu.uniform(packUniform([M, lda]))], grid1d(gpu, M));
+  const sc = scratchBuffer(gpu, 'rowscale', M);
+  gpu.dispatch({ code: scaleCode, constants: { WG: 256 } }, [{ buffer: sc.buffer, offset: 0, size: 4 * M }, a.buffer, gpu.uniform(packUniform([M, lda]))], grid1d(gpu, M));
   return sc;
 }
 
-function src(code: string, opts: MmaOptions): string {
-  return opts.source ? opts.source(code) : code;
+/** Options of the tensor-core matmuls; `source` rewrites the WGSL (tests run an emulation of the builtins). */
+export interface MmaOptions { accumulate?: boolean; tile?: MmaTileSize; split?: number; source?: (code: string) => string }
+
+/** The plan of one GEMM: explicit options first (a tile alone means no split), else pickMmaPlan. */
+function plan(opts: MmaOptions, M: number, NO: number, R: number): MmaPlan {
+  const auto = pickMmaPlan(M, NO, R);
+  const tile = opts.tile ?? auto.tile;
+  const split = opts.split ?? (opts.tile === undefined ? auto.split : 1);
+  check(Number.isInteger(split) && split >= 1, 'mma', `split must be a positive integer, got ${split}`);
+  return { tile, split };
 }
 
-function chunks(gpu: Gpu, w: Nf4Weight, op: string) {
+/** One GEMM dispatch of nf4_mma_core.wgsl: O [M, ldo] at o0 (+)= A [M, lda] at a0 · B [R, NO]. */
+interface Gemm {
+  code: string; aligned: number; O: Tensor; A: Tensor; sc: Tensor; weight: Binding[];
+  M: number; NO: number; R: number; acc: number; ldo: number; o0: number; lda: number; a0: number;
+  wk: number; wrows: number; ebase: number; wflags: number;
+}
+function gemm(gpu: Gpu, g: Gemm, p: MmaPlan, opts: MmaOptions): void {
+  const t = MMA_TILES[p.tile];
+  // split-K: whole BK steps per split; the partials [S, M, NO] must fit one binding
+  let rsplit = Math.ceil(Math.ceil(g.R / p.split) / t.bk) * t.bk;
+  let S = Math.ceil(g.R / rsplit);
+  const maxS = Math.floor(bindingLimit(gpu) / (4 * g.M * g.NO));
+  if (S > maxS) { S = Math.max(1, maxS); rsplit = Math.ceil(Math.ceil(g.R / S) / t.bk) * t.bk; S = Math.ceil(g.R / rsplit); }
+  const code = opts.source ? opts.source(g.code) : g.code;
+  const grid: [number, number, number] = [Math.ceil(g.NO / t.bn), Math.ceil(g.M / t.bm), S];
+  const tail = [g.wk, g.wrows, g.ebase, g.wflags];
+  if (S === 1) {
+    const u = gpu.uniform(packUniform([g.M, g.NO, g.R, g.acc, g.ldo, g.o0, g.lda, g.a0, ...tail, Math.max(rsplit, g.R), 0]));
+    gpu.dispatch({ code, constants: { ALIGNED: g.aligned } }, [g.O.buffer, g.A.buffer, u, g.sc.buffer, ...g.weight], grid);
+    return;
+  }
+  const n = g.M * g.NO;
+  const part = scratchBuffer(gpu, 'splitk', S * n);
+  const u = gpu.uniform(packUniform([g.M, g.NO, g.R, 0, g.NO, 0, g.lda, g.a0, ...tail, rsplit, n]));
+  const pb = { buffer: part.buffer, offset: 0, size: 4 * S * n };
+  gpu.dispatch({ code, constants: { ALIGNED: g.aligned } }, [pb, g.A.buffer, u, g.sc.buffer, ...g.weight], grid);
+  const ur = gpu.uniform(packUniform([g.M, g.NO, S, g.acc, g.ldo, g.o0]));
+  gpu.dispatch({ code: reduceCode, constants: { WG: 256 } }, [g.O.buffer, pb, ur], grid1d(gpu, Math.ceil(n / 256)));
+}
+
+function nf4Chunks(gpu: Gpu, w: Nf4Weight, op: string) {
   return rowChunks(w.rows, w.cols, 0.5, bindingLimit(gpu), 2 * offsetAlignment(gpu), op);
 }
-
-/** Options of the tensor-core matmuls; `source` rewrites the WGSL (tests run an emulation of the builtins). */
-export interface MmaOptions { accumulate?: boolean; tile?: MmaTileSize; source?: (code: string) => string }
 
 /** y [M, N] (+)= x [M, K] · Wᵀ on tensor cores (shapes already checked by nf4Matmul). */
 export function nf4MatmulMma(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: MmaOptions = {}): void {
   const N = w.rows, K = w.cols, M = x.shape[0];
   const sc = rowScale(gpu, x, M, K);
-  const acc = opts.accumulate ? 1 : 0;
-  const dq = w.doubleQuant ? 1 : 0;
-  const aligned = K % 8 === 0 ? 1 : 0;
-  for (const c of chunks(gpu, w, 'nf4Matmul')) {
-    const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, K, 0, K, c.rows, c.row0 * K, dq]));
-    const tile = opts.tile ?? pickMmaTile(M, c.rows);
-    const t = MMA_TILES[tile];
-    gpu.dispatch({ code: src(mmaSource(tile, false), opts), constants: { ALIGNED: aligned } },
-      [y.buffer, x.buffer, u, sc.buffer, ...nf4Bindings(gpu, w, c.row0, c.rows)], [Math.ceil(c.rows / t.bn), Math.ceil(M / t.bm)]);
+  for (const c of nf4Chunks(gpu, w, 'nf4Matmul')) {
+    const p = plan(opts, M, c.rows, K);
+    gemm(gpu, {
+      code: mmaSource(p.tile, false), aligned: K % 8 === 0 ? 1 : 0, O: y, A: x, sc, weight: nf4Bindings(gpu, w, c.row0, c.rows),
+      M, NO: c.rows, R: K, acc: opts.accumulate ? 1 : 0, ldo: N, o0: c.row0, lda: K, a0: 0,
+      wk: K, wrows: c.rows, ebase: c.row0 * K, wflags: w.doubleQuant ? 1 : 0,
+    }, p, opts);
   }
 }
 
@@ -186,14 +273,72 @@ export function nf4MatmulMma(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts:
 export function nf4MatmulBackwardMma(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight, opts: MmaOptions = {}): void {
   const N = w.rows, K = w.cols, M = dy.shape[0];
   const sc = rowScale(gpu, dy, M, N);
-  const dq = w.doubleQuant ? 1 : 0;
-  const aligned = K % 8 === 0 ? 1 : 0;
-  chunks(gpu, w, 'nf4MatmulBackward').forEach((c, i) => {
-    const acc = i > 0 || opts.accumulate ? 1 : 0;
-    const u = gpu.uniform(packUniform([M, K, c.rows, acc, K, 0, N, c.row0, K, c.rows, c.row0 * K, dq]));
-    const tile = opts.tile ?? pickMmaTile(M, K);
-    const t = MMA_TILES[tile];
-    gpu.dispatch({ code: src(mmaSource(tile, true), opts), constants: { ALIGNED: aligned } },
-      [dx.buffer, dy.buffer, u, sc.buffer, ...nf4Bindings(gpu, w, c.row0, c.rows)], [Math.ceil(K / t.bn), Math.ceil(M / t.bm)]);
+  nf4Chunks(gpu, w, 'nf4MatmulBackward').forEach((c, i) => {
+    const p = plan(opts, M, K, c.rows);
+    gemm(gpu, {
+      code: mmaSource(p.tile, true), aligned: K % 8 === 0 ? 1 : 0, O: dx, A: dy, sc, weight: nf4Bindings(gpu, w, c.row0, c.rows),
+      M, NO: K, R: c.rows, acc: i > 0 || opts.accumulate ? 1 : 0, ldo: K, o0: 0, lda: N, a0: c.row0,
+      wk: K, wrows: c.rows, ebase: c.row0 * K, wflags: w.doubleQuant ? 1 : 0,
+    }, p, opts);
+  });
+}
+
+// ---- 16-bit weights (lm_head) ----------------------------------------------------------------
+
+function w16Chunks(gpu: Gpu, w: Weight16, op: string) {
+  return rowChunks(w.rows, w.cols, 2, bindingLimit(gpu), offsetAlignment(gpu) / 2, op);
+}
+function w16Slice(w: Weight16, row0: number, rows: number) {
+  return slice(w.data.buffer, row0 * w.cols * 2, rows * w.cols * 2);
+}
+
+/**
+ * Bits of max |W| (u32 [1], w16_mma_peak.wgsl), computed on first use and cached per weight
+ * buffer: base weights are frozen (a weight written in place after its first tensor-core use
+ * would keep a stale scale; weight16Upload always makes a new buffer).
+ */
+const peaks = new WeakMap<GPUBuffer, Tensor>();
+const PEAK_CODE = w16PeakCode + w16CommonCode;
+export function weight16Peak(gpu: Gpu, w: Weight16): Tensor {
+  let t = peaks.get(w.data.buffer);
+  if (t) return t;
+  t = createTensor(gpu, [1], 'u32', 'mma.w16peak'); // zero-initialized
+  const per = 256 * 16; // words per workgroup (WG × PER in the shader)
+  for (const c of w16Chunks(gpu, w, 'matmul16')) {
+    const n = c.rows * w.cols;
+    gpu.dispatch({ code: PEAK_CODE, constants: { WG: 256 } },
+      [t.buffer, w16Slice(w, c.row0, c.rows), gpu.uniform(packUniform([n, w.format === 'f16' ? 1 : 0]))], grid1d(gpu, Math.ceil(Math.ceil(n / 2) / per)));
+  }
+  peaks.set(w.data.buffer, t);
+  return t;
+}
+
+/** y [M, N] (+)= x [M, K] · Wᵀ on tensor cores, W bf16/f16 (shapes already checked by matmul16). */
+export function matmul16Mma(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: MmaOptions = {}): void {
+  const N = w.rows, K = w.cols, M = x.shape[0];
+  const peak = weight16Peak(gpu, w);
+  const sc = rowScale(gpu, x, M, K);
+  for (const c of w16Chunks(gpu, w, 'matmul16')) {
+    const p = plan(opts, M, c.rows, K);
+    gemm(gpu, {
+      code: mmaSource(p.tile, false, 'w16'), aligned: K % 2 === 0 ? 1 : 0, O: y, A: x, sc, weight: [w16Slice(w, c.row0, c.rows), peak.buffer],
+      M, NO: c.rows, R: K, acc: opts.accumulate ? 1 : 0, ldo: N, o0: c.row0, lda: K, a0: 0,
+      wk: K, wrows: c.rows, ebase: 0, wflags: w.format === 'f16' ? 1 : 0,
+    }, p, opts);
+  }
+}
+
+/** dx [M, K] (+)= dy [M, N] · W on tensor cores, W bf16/f16 (shapes already checked by matmul16Backward). */
+export function matmul16BackwardMma(gpu: Gpu, dx: Tensor, dy: Tensor, w: Weight16, opts: MmaOptions = {}): void {
+  const N = w.rows, K = w.cols, M = dy.shape[0];
+  const peak = weight16Peak(gpu, w);
+  const sc = rowScale(gpu, dy, M, N);
+  w16Chunks(gpu, w, 'matmul16Backward').forEach((c, i) => {
+    const p = plan(opts, M, K, c.rows);
+    gemm(gpu, {
+      code: mmaSource(p.tile, true, 'w16'), aligned: K % 2 === 0 ? 1 : 0, O: dx, A: dy, sc, weight: [w16Slice(w, c.row0, c.rows), peak.buffer],
+      M, NO: K, R: c.rows, acc: i > 0 || opts.accumulate ? 1 : 0, ldo: K, o0: 0, lda: N, a0: c.row0,
+      wk: K, wrows: c.rows, ebase: 0, wflags: w.format === 'f16' ? 1 : 0,
+    }, p, opts);
   });
 }

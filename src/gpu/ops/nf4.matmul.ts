@@ -61,7 +61,7 @@ export function nf4Matmul(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: { 
   const useGemv = opts.gemv ?? M <= NF4_GEMV_MAX_M;
   check(!useGemv || M <= NF4_GEMV_MAX_M, 'nf4Matmul', `the GEMV path takes M ≤ ${NF4_GEMV_MAX_M}, got ${M}`);
   // Tensor cores (mma.ts) when the device has them and no f32 variant was asked for.
-  if (!useGemv && opts.tile === undefined && useMma(gpu, M, N, opts.mma)) return nf4MatmulMma(gpu, y, x, w, { accumulate: opts.accumulate });
+  if (!useGemv && opts.tile === undefined && useMma(gpu, M, N, opts.mma, K)) return nf4MatmulMma(gpu, y, x, w, { accumulate: opts.accumulate });
   for (const c of chunks(gpu, w, 'nf4Matmul')) {
     const wb = nf4Bindings(gpu, w, c.row0, c.rows);
     if (useGemv) {
@@ -87,7 +87,7 @@ export function nf4MatmulBackward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight
   check(dx.shape.length === 2 && dx.shape[0] === M && dx.shape[1] === K, 'nf4MatmulBackward', `dx must be [${M}, ${K}], got [${dx.shape}]`);
   checkBinding(gpu, dx, 'nf4MatmulBackward');
   checkBinding(gpu, dy, 'nf4MatmulBackward');
-  if (opts.tile === undefined && useMma(gpu, M, K, opts.mma)) return nf4MatmulBackwardMma(gpu, dx, dy, w, { accumulate: opts.accumulate });
+  if (opts.tile === undefined && useMma(gpu, M, K, opts.mma, N)) return nf4MatmulBackwardMma(gpu, dx, dy, w, { accumulate: opts.accumulate });
   const dq = w.doubleQuant ? 1 : 0;
   const aligned = K % 8 === 0 ? 1 : 0;
   chunks(gpu, w, 'nf4MatmulBackward').forEach((c, i) => {

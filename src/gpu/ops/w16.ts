@@ -1,5 +1,6 @@
 // 16-bit (bf16/f16) weights — embedding and lm_head — stored as u16 pairs packed in u32 and
-// unpacked in the shader (no shader-f16 needed).
+// unpacked in the shader (no shader-f16 needed). With subgroup matrices (tensor cores) and a
+// large enough output the matmuls go to mma.ts unless `tile` or `mma: false` is given.
 //   matmul16          y [M, N] (+)= x [M, K] · Wᵀ  (tiled, GEMV path for M ≤ 4)
 //   matmul16Backward  dx [M, K] (+)= dy [M, N] · W
 //   embeddingGather   out [T, C] = table[ids]
@@ -18,6 +19,7 @@ import { grid1d } from './grid';
 import { bindingLimit, offsetAlignment, rowChunks, slice } from './nf4.chunks';
 import type { Format16 } from './w16.ref';
 import { pickTile, type GemmTile } from './nf4.matmul';
+import { matmul16BackwardMma, matmul16Mma, useMma } from './mma';
 
 export type { Format16 } from './w16.ref';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToW16, w16ToF32 } from './w16.ref';
@@ -75,7 +77,7 @@ function checkBinding(gpu: Gpu, t: Tensor, op: string): void {
 }
 
 /** y [M, N] (+)= x [M, K] · Wᵀ. */
-export function matmul16(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: { accumulate?: boolean; gemv?: boolean; tile?: GemmTile } = {}): void {
+export function matmul16(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: { accumulate?: boolean; gemv?: boolean; tile?: GemmTile; mma?: boolean } = {}): void {
   const N = w.rows, K = w.cols;
   check(x.dtype === 'f32' && y.dtype === 'f32', 'matmul16', 'x and y must be f32');
   check(x.shape.length === 2 && x.shape[1] === K, 'matmul16', `x must be [M, ${K}], got [${x.shape}]`);
@@ -89,6 +91,7 @@ export function matmul16(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: { ac
   const aligned = K % 2 === 0 ? 1 : 0;
   const useGemv = opts.gemv ?? M <= W16_GEMV_MAX_M;
   check(!useGemv || M <= W16_GEMV_MAX_M, 'matmul16', `the GEMV path takes M ≤ ${W16_GEMV_MAX_M}, got ${M}`);
+  if (!useGemv && opts.tile === undefined && useMma(gpu, M, N, opts.mma, K)) return matmul16Mma(gpu, y, x, w, { accumulate: opts.accumulate });
   for (const c of chunks(gpu, w, 'matmul16')) {
     if (useGemv) {
       const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, f16]));
@@ -104,7 +107,7 @@ export function matmul16(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: { ac
 }
 
 /** dx [M, K] (+)= dy [M, N] · W. */
-export function matmul16Backward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Weight16, opts: { accumulate?: boolean; tile?: GemmTile } = {}): void {
+export function matmul16Backward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Weight16, opts: { accumulate?: boolean; tile?: GemmTile; mma?: boolean } = {}): void {
   const N = w.rows, K = w.cols;
   check(dx.dtype === 'f32' && dy.dtype === 'f32', 'matmul16Backward', 'dx and dy must be f32');
   check(dy.shape.length === 2 && dy.shape[1] === N, 'matmul16Backward', `dy must be [M, ${N}], got [${dy.shape}]`);
@@ -113,6 +116,7 @@ export function matmul16Backward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Weight16, 
   check(dx.shape.length === 2 && dx.shape[0] === M && dx.shape[1] === K, 'matmul16Backward', `dx must be [${M}, ${K}], got [${dx.shape}]`);
   checkBinding(gpu, dx, 'matmul16Backward');
   checkBinding(gpu, dy, 'matmul16Backward');
+  if (opts.tile === undefined && useMma(gpu, M, K, opts.mma, N)) return matmul16BackwardMma(gpu, dx, dy, w, { accumulate: opts.accumulate });
   const f16 = w.format === 'f16' ? 1 : 0;
   const aligned = K % 2 === 0 ? 1 : 0;
   chunks(gpu, w, 'matmul16Backward').forEach((c, i) => {

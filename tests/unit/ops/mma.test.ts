@@ -1,10 +1,12 @@
-// Tensor-core (subgroup-matrix) NF4 matmuls, src/gpu/ops/mma.ts. The software adapter has no
+// Tensor-core (subgroup-matrix) NF4 and 16-bit (bf16/f16) matmuls, src/gpu/ops/mma.ts. The software adapter has no
 // subgroup matrices, so this file covers (1) the routing: without the feature (or with any
 // requirement missing) nf4Matmul/nf4MatmulBackward take the f32 path; (2) the row-scale pass
 // exactly; (3) the real WGSL of the kernels with the four subgroup-matrix builtins rewritten
 // into a plain emulation (every lane holds a whole 16×16 matrix; f16 operands, f32 products),
 // so tile staging, NF4→f16 dequantization, bounds, row scaling and the epilogue are checked at
-// odd shapes against the f64 reference (64×64 tiles only: lavapipe needs minutes to compile the
+// odd shapes against the f64 reference, also split along the reduction (split-K partials + the
+// fixed-order reduce pass) and for 16-bit weights (power-of-two weight scale: bf16 values far
+// beyond f16's range and tiny ones) (64×64 tiles only: lavapipe needs minutes to compile the
 // emulated 128×128 variants, which differ only in constants and ran on the H200). The real
 // builtins run in bench/mma-check.ts on a GPU.
 // Tolerance 4e-3 of the largest reference magnitude: both operands are rounded to f16
@@ -16,9 +18,11 @@ import { readF32, tensorFrom } from '../../../src/gpu/core/tensor';
 import { nf4Matmul, nf4MatmulBackward, nf4Upload } from '../../../src/gpu/ops/nf4';
 import { nf4MatmulBackwardRef, nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
 import {
-  MMA_MIN_M, mmaSettings, mmaSource, mmaUnsupportedReason, nf4MatmulBackwardMma, nf4MatmulMma, pickMmaTile, useMma,
-  type MmaTileSize,
+  MMA_MIN_M, matmul16BackwardMma, matmul16Mma, mmaSettings, mmaSource, mmaUnsupportedReason, nf4MatmulBackwardMma,
+  nf4MatmulMma, pickMmaPlan, pickMmaTile, useMma, type MmaTileSize,
 } from '../../../src/gpu/ops/mma';
+import { matmul16, weight16Upload } from '../../../src/gpu/ops/w16';
+import { f32ToW16, matmul16BackwardRef, matmul16Ref, type Format16 } from '../../../src/gpu/ops/w16.ref';
 import { Rng } from '../../../src/util/rng';
 import { testGpu } from '../../helpers/gpu';
 
@@ -67,8 +71,12 @@ describe('tensor-core routing', () => {
     expect(useMma(g, 512, 4096)).toBe(true);
     expect(useMma(g, MMA_MIN_M, 64 * 256)).toBe(true);
     expect(useMma(g, MMA_MIN_M - 1, 64 * 256)).toBe(false);
-    expect(useMma(g, 512, 1024)).toBe(false); // 128 tiles: the f32 path was faster
+    expect(useMma(g, 512, 1024)).toBe(false); // 128 tiles and no reduction length: the f32 path was faster
+    expect(useMma(g, 512, 1024, undefined, 4096)).toBe(true); // split-K fills the GPU
+    expect(useMma(g, 512, 1024, undefined, 512)).toBe(false); // too short to split
     expect(useMma(g, 37, 4096)).toBe(false);
+    expect(useMma(g, 37, 4096, undefined, 4096)).toBe(true); // split 8: 9.6 vs 0.6–3.0 TFLOP/s (f32) on an H200
+    expect(useMma(g, 20, 4096, undefined, 4096)).toBe(false); // below the split-K minimum M
     expect(useMma(g, MMA_MIN_M - 1, 8, true)).toBe(true);
     expect(useMma(g, 4096, 4096, false)).toBe(false);
     mmaSettings.enabled = false;
@@ -86,6 +94,20 @@ describe('tensor-core routing', () => {
     expect(pickMmaTile(2048, 4096)).toBe(128);
     expect(pickMmaTile(2048, 1024)).toBe(64);
     expect(pickMmaTile(37, 14336)).toBe(64);
+  });
+
+  it('splits long reductions of small outputs (split-K plan)', () => {
+    expect(pickMmaPlan(2048, 4096, 4096)).toEqual({ tile: 128, split: 1 }); // 512 tiles: no split
+    expect(pickMmaPlan(512, 4096, 14336)).toEqual({ tile: 128, split: 2 }); // 128 tiles → 256 workgroups, one wave
+    expect(pickMmaPlan(512, 4096, 128256)).toEqual({ tile: 128, split: 2 }); // lm_head dX
+    expect(pickMmaPlan(523, 4096, 128256)).toEqual({ tile: 128, split: 8 }); // 160 tiles: 5 waves of 8 splits beat 2 of 2
+    expect(pickMmaPlan(512, 14336, 4096)).toEqual({ tile: 128, split: 1 }); // 448 tiles ≥ a wave
+    expect(pickMmaPlan(512, 1024, 4096)).toEqual({ tile: 128, split: 8 }); // each split ≥ 512 deep
+    expect(pickMmaPlan(512, 1024, 600)).toEqual({ tile: 64, split: 1 });
+    for (const [M, NO, R] of [[512, 4096, 14336], [37, 4096, 4096], [2048, 1024, 4096]]) {
+      const p = pickMmaPlan(M, NO, R);
+      expect(R / p.split).toBeGreaterThanOrEqual(512);
+    }
   });
 
   it('the software adapter takes the f32 path (and refuses a forced tensor-core call)', async () => {
@@ -171,7 +193,7 @@ const SHAPES: [number, number, number][] = [[37, 70, 72], [130, 65, 96], [70, 12
 
 describe('tensor-core kernels (emulated builtins)', () => {
   it('emulation rewrites the kernel source completely', () => {
-    for (const tile of [64, 128] as const) for (const bwd of [false, true]) emulate(mmaSource(tile, bwd));
+    for (const tile of [64, 128] as const) for (const bwd of [false, true]) for (const kind of ['nf4', 'w16'] as const) emulate(mmaSource(tile, bwd, kind));
     expect(mmaSource(64, false)).toBe(mmaSource(64, false)); // one string object per variant (pipeline cache)
   });
 
@@ -241,4 +263,80 @@ describe('tensor-core kernels (emulated builtins)', () => {
       expect(err, `row ${m}`).toBeLessThan(TOL);
     }
   }, 900_000);
+
+  it('split-K (partials + fixed-order reduce) matches the reference, forward and backward', async () => {
+    const gpu = await testGpu();
+    const M = 40, N = 70, K = 200; // K = 200 in splits of 48/64 rows: a short last split
+    const h = weight(N, K, true, 21);
+    const w = nf4Upload(gpu, h);
+    const rng = new Rng(22);
+    const x = rng.floats(M * K), y0 = rng.floats(M * N), dy = rng.floats(M * N), dx0 = rng.floats(M * K);
+    for (const [split, accumulate] of [[3, false], [4, true]] as const) {
+      const y = tensorFrom(gpu, y0, [M, N]);
+      nf4MatmulMma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, tile: 64, split, source: emulate });
+      const wy = Float64Array.from(y0);
+      nf4MatmulRef(wy, x, h, M, accumulate);
+      expect(relErr(await readF32(gpu, y), wy), `fwd split=${split}`).toBeLessThan(TOL);
+      const dx = tensorFrom(gpu, dx0, [M, K]);
+      nf4MatmulBackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, tile: 64, split, source: emulate });
+      const wdx = Float64Array.from(dx0);
+      nf4MatmulBackwardRef(wdx, dy, h, M, accumulate);
+      expect(relErr(await readF32(gpu, dx), wdx), `bwd split=${split}`).toBeLessThan(TOL);
+    }
+  }, 900_000);
+});
+
+describe('tensor-core 16-bit weight kernels (emulated builtins)', () => {
+  // [M, N, K, format, split, accumulate]: odd shapes, even K (word loader) and odd K (element loader)
+  const CASES: [number, number, number, Format16, number, boolean][] = [
+    [37, 70, 72, 'bf16', 1, false], [33, 65, 96, 'f16', 2, true], [20, 129, 27, 'bf16', 3, false],
+  ];
+  it.each(CASES)('forward and backward match the reference at M=%i N=%i K=%i %s split=%i acc=%s', async (M, N, K, format, split, accumulate) => {
+    const gpu = await testGpu();
+    const rng = new Rng(M + N + K);
+    const raw = f32ToW16(rng.floats(N * K).map((v) => v * 0.05), format);
+    const w = weight16Upload(gpu, raw, N, K, format);
+    const x = rng.floats(M * K), y0 = rng.floats(M * N), dy = rng.floats(M * N), dx0 = rng.floats(M * K);
+    const y = tensorFrom(gpu, y0, [M, N]);
+    matmul16Mma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, tile: 64, split, source: emulate });
+    const wy = Float64Array.from(y0);
+    matmul16Ref(wy, x, raw, N, K, format, M, accumulate);
+    expect(relErr(await readF32(gpu, y), wy), 'forward').toBeLessThan(TOL);
+    const dx = tensorFrom(gpu, dx0, [M, K]);
+    matmul16BackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, tile: 64, split, source: emulate });
+    const wdx = Float64Array.from(dx0);
+    matmul16BackwardRef(wdx, dy, raw, N, K, format, M, accumulate);
+    expect(relErr(await readF32(gpu, dx), wdx), 'backward').toBeLessThan(TOL);
+  }, 900_000);
+
+  it('bf16 weights beyond f16 range (1e6) or tiny (1e-7) stay exact after the power-of-two weight scale', async () => {
+    const gpu = await testGpu();
+    const M = 20, N = 24, K = 64;
+    for (const mag of [1e6, 1e-7]) {
+      const rng = new Rng(31);
+      const raw = f32ToW16(rng.floats(N * K).map((v) => v * mag), 'bf16');
+      const w = weight16Upload(gpu, raw, N, K, 'bf16');
+      const x = rng.floats(M * K);
+      const y = tensorFrom(gpu, new Float32Array(M * N), [M, N]);
+      matmul16Mma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { source: emulate });
+      const got = await readF32(gpu, y);
+      const want = new Float64Array(M * N);
+      matmul16Ref(want, x, raw, N, K, 'bf16', M, false);
+      expect(relErr(got, want), `|w| ~ ${mag}`).toBeLessThan(TOL);
+    }
+  }, 900_000);
+
+  it('the software adapter routes matmul16 to the f32 path', async () => {
+    const gpu = await testGpu();
+    expect(useMma(gpu, 512, 128256, undefined, 4096)).toBe(false);
+    const raw = f32ToW16(new Rng(5).floats(30 * 16), 'bf16');
+    const w = weight16Upload(gpu, raw, 30, 16, 'bf16');
+    const x = new Rng(6).floats(8 * 16);
+    const y = tensorFrom(gpu, new Float32Array(8 * 30), [8, 30]);
+    matmul16(gpu, y, tensorFrom(gpu, x, [8, 16]), w);
+    const want = new Float64Array(8 * 30);
+    matmul16Ref(want, x, raw, 30, 16, 'bf16', 8, false);
+    expect(relErr(await readF32(gpu, y), want)).toBeLessThan(1e-5);
+    expect(() => matmul16(gpu, y, tensorFrom(gpu, x, [8, 16]), w, { mma: true })).toThrow(/unsupported/);
+  });
 });

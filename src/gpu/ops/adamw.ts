@@ -36,7 +36,7 @@ function partialsBuffer(gpu: Gpu, count: number): Tensor {
   if (!t || numel(t.shape) < count) {
     // The old buffer may still be used by recorded work: drop our reference, do not destroy it.
     if (t) gpu.forgetBuffer(t.buffer);
-    t = createTensor(gpu, [Math.max(count, 1024)], 'f32', 'gradNormSq.partials');
+    t = createTensor(gpu, [Math.max(count, 1024)], 'f32', 'gradNormSq.partials', true);
     scratch.set(gpu, t);
   }
   return t;

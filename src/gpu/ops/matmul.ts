@@ -57,7 +57,7 @@ function splitScratch(gpu: Gpu, n: number): Tensor {
   if (!t || numel(t.shape) < n) {
     // Recorded work may still use the old buffer: drop our reference, do not destroy it.
     if (t) gpu.forgetBuffer(t.buffer);
-    t = createTensor(gpu, [Math.max(n, 1 << 16)], 'f32', 'matmul.splitK');
+    t = createTensor(gpu, [Math.max(n, 1 << 16)], 'f32', 'matmul.splitK', true);
     scratch.set(gpu, t);
   }
   return t;

@@ -196,7 +196,7 @@ function scratchBuffer(gpu: Gpu, name: string, n: number): Tensor {
   let t = m.get(name);
   if (!t || t.shape[0] < n) {
     const cap = Math.max(n, Math.floor(bindingLimit(gpu) / 4));
-    t = createTensor(gpu, [Math.min(Math.max(n, 2 * (t?.shape[0] ?? 0), 1024), cap)], 'f32', `mma.${name}`);
+    t = createTensor(gpu, [Math.min(Math.max(n, 2 * (t?.shape[0] ?? 0), 1024), cap)], 'f32', `mma.${name}`, true);
     m.set(name, t);
   }
   return t;
@@ -302,7 +302,7 @@ const PEAK_CODE = w16PeakCode + w16CommonCode;
 export function weight16Peak(gpu: Gpu, w: Weight16): Tensor {
   let t = peaks.get(w.data.buffer);
   if (t) return t;
-  t = createTensor(gpu, [1], 'u32', 'mma.w16peak'); // zero-initialized
+  t = createTensor(gpu, [1], 'u32', 'mma.w16peak', true); // zero-initialized
   const per = 256 * 16; // words per workgroup (WG × PER in the shader)
   for (const c of w16Chunks(gpu, w, 'matmul16')) {
     const n = c.rows * w.cols;

@@ -59,7 +59,7 @@ const dummies = new WeakMap<Gpu, Tensor[]>();
 export function dummy(gpu: Gpu, i: number): Tensor {
   let d = dummies.get(gpu);
   if (!d) dummies.set(gpu, (d = []));
-  return (d[i] ??= createTensor(gpu, [4], 'u32', `nf4.dummy${i}`));
+  return (d[i] ??= createTensor(gpu, [4], 'u32', `nf4.dummy${i}`, true));
 }
 
 /** The bindings of a weight row chunk, in nf4_common.wgsl order (packed, absmax, codes, meta). */

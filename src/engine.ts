@@ -459,13 +459,15 @@ export class Engine {
   }
 
   /** Import a PEFT adapter (zip or folder files) to chat with, evaluate or continue training. */
-  async importAdapter(input: Uint8Array | Record<string, Uint8Array>): Promise<{ r: number; alpha: number; targets: string[] }> {
+  async importAdapter(input: Uint8Array | Record<string, Uint8Array>): Promise<{ runId: string; r: number; alpha: number; targets: string[]; config: TrainConfig }> {
     const m = this.requireModel();
-    const host = await importPeft(input, m.source.config);
+    const host = await importPeft(input, m.source.config); // validated before anything changes
     const cfg = resolveTrainConfig({ ...(this.training?.cfg ?? {}), r: host.r, alpha: host.alpha, dropout: host.dropout, targets: parseTargets(host.targets) });
-    this.training = { ...allocTraining(this.gpu, m.weights, cfg), cfg, position: START, runId: `import-${Date.now()}` };
+    if (this.training) releaseTensors(this.gpu, this.training);
+    const runId = `import-${Date.now()}`;
+    this.training = { ...allocTraining(this.gpu, m.weights, cfg), cfg, position: START, runId };
     setLoraWeights(this.gpu, this.training.lora, host);
-    return { r: host.r, alpha: host.alpha, targets: host.targets };
+    return { runId, r: host.r, alpha: host.alpha, targets: host.targets, config: cfg };
   }
 
   /** The KV cache for chat and evaluation (2048 positions or the model's maximum), allocated once. */

@@ -20,7 +20,10 @@ export function idbRunLog(db: StudioDb): RunLog {
       if (await getRun(db, runId)) await updateRun(db, runId, { status: 'running' });
       else await createRun(db, { runId, modelName, config, dataReport: report });
     },
-    event: (runId, e) => recordTrainEvent(db, runId, e),
+    async event(runId, e) {
+      await recordTrainEvent(db, runId, e);
+      if (e.type === 'checkpoint') await updateRun(db, runId, { position: e.position }); // Runs shows the step
+    },
     failed: async (runId, message) => { await updateRun(db, runId, { status: 'failed', error: message }); },
     async evaluation(runId, r, step) {
       await saveEvaluation(db, {

@@ -19,7 +19,7 @@ export type TrainEvent =
   | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; gradNorm: number;
       tokensPerSecond: number; etaSeconds: number; gpuMemoryBytes: number; tokensSeen: number }
   | { type: 'eval'; step: number; valLoss: number; perplexity: number }
-  | { type: 'checkpoint'; step: number; bytes: number }
+  | { type: 'checkpoint'; step: number; bytes: number; position: LoopPosition }
   | { type: 'done'; reason: 'finished' | 'early-stopped' | 'cancelled' | 'paused'; step: number };
 
 export interface TrainContext {
@@ -79,7 +79,7 @@ async function checkpoint(ctx: TrainContext, cfg: TrainConfig, pos: LoopPosition
   if (!ctx.store) return;
   const { bytes, sha256 } = await serializeCheckpoint(ctx.gpu, ctx.lora, { runId: ctx.runId, position: pos, config: cfg, savedAt: new Date().toISOString() });
   await ctx.store.save(ctx.runId, pos.step, bytes, sha256);
-  emit({ type: 'checkpoint', step: pos.step, bytes: bytes.byteLength });
+  emit({ type: 'checkpoint', step: pos.step, bytes: bytes.byteLength, position: { ...pos } });
 }
 
 /**

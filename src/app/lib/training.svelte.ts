@@ -10,6 +10,7 @@ import { getDb } from './db';
 import { getRun, listMetrics, updateRun } from '../../store/db';
 import { loadRunData, saveRunData } from './runData';
 import { studio } from './studio.svelte';
+import { requestPersistence } from '../../store/checkpoints.idb';
 
 export type StepEvent = Extract<TrainEvent, { type: 'step' }>;
 export type EvalEvent = Extract<TrainEvent, { type: 'eval' }>;
@@ -67,6 +68,17 @@ class Training {
     }
   }
 
+  /** An adapter imported into the engine (PEFT zip or folder): chat, evaluate, export or train on. */
+  imported(runId: string, cfg: TrainConfig) {
+    this.runId = runId;
+    this.cfg = cfg;
+    this.steps = [];
+    this.evals = [];
+    this.lastCheckpoint = null;
+    this.error = null;
+    this.status = 'finished';
+  }
+
   /** A new run with `cfg` on the prepared data. */
   async start(cfg: TrainConfig) {
     const data = studio.data;
@@ -78,6 +90,9 @@ class Training {
     this.evals = [];
     this.lastCheckpoint = null;
     this.notice = null;
+    // Long runs: ask the browser not to evict the checkpoints under storage pressure.
+    if (!(await requestPersistence().catch(() => false)))
+      this.notice = 'The browser did not grant persistent storage: under storage pressure it may evict checkpoints. Export the adapter when the run ends.';
     // Keep the exact CSV for a resume after a reload (best effort: a full cache is not fatal).
     await saveRunData(runId, { name: data.name, bytes: data.bytes, settings: data.settings }).catch(() => {
       this.notice = 'The browser did not let the studio keep a copy of the CSV: resuming after a reload will ask for it again.';

@@ -63,7 +63,7 @@ describe('store/db', () => {
     expect(m.map((x) => [x.event.type, x.event.step])).toEqual([['step', 1], ['eval', 1], ['step', 2]]);
     expect(m[2].event).toMatchObject({ loss: 0.25 });
     expect(m[2].time).toBe(at(3).toISOString());
-    await expect(appendMetric(db, 'r', { type: 'checkpoint', step: 1, bytes: 3 })).rejects.toThrow(/only step and eval/);
+    await expect(appendMetric(db, 'r', { type: 'checkpoint', step: 1, bytes: 3, position: { step: 1, epoch: 0, batchInEpoch: 1, bestValLoss: null, evalsWithoutImprovement: 0, tokensSeen: 9 } })).rejects.toThrow(/only step and eval/);
     await recordTrainEvent(db, 'r', { type: 'done', reason: 'early-stopped', step: 2 });
     expect((await getRun(db, 'r'))!.status).toBe('early-stopped');
   });

@@ -3,7 +3,7 @@
 // does) and check that nothing accumulates: GPU bytes allocated through the tensor allocator
 // are identical after step 10 and at the end, and the process heap (after a forced GC) grows by
 // less than a small margin. Examples are tiny synthetic token sequences so the software GPU
-// (lavapipe) finishes in about a minute; SOAK_STEPS overrides the step count.
+// (lavapipe) finishes 2,000 steps in about two minutes; SOAK_STEPS overrides the step count.
 // A browser soak with thousands of steps is too slow for CI on SwiftShader (docs/RELIABILITY.md).
 
 import { describe, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ import { loadLatestValid, type CheckpointStore } from '../../../src/train/checkp
 import type { TokenizedExample } from '../../../src/data/format';
 import { Rng } from '../../../src/util/rng';
 
-const STEPS = Number(process.env.SOAK_STEPS ?? 200);
+const STEPS = Number(process.env.SOAK_STEPS ?? 2000);
 const VOCAB = 512;
 const HEAP_MARGIN = 24 * 2 ** 20; // bytes the heap may grow between step 10 and the end
 

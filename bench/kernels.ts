@@ -15,6 +15,7 @@ import { createTensor, destroyTensor, packUniform, tensorFrom, type Tensor } fro
 import { grid1d } from '../src/gpu/ops/grid';
 import { nf4Destroy, nf4Matmul, nf4MatmulBackward, nf4Upload, nf4WeightBytes, type Nf4Weight } from '../src/gpu/ops/nf4';
 import { pickTile } from '../src/gpu/ops/nf4.matmul';
+import { loraForward } from '../src/gpu/ops/lora';
 import { createDynamicMap } from '../src/gpu/ops/nf4.ref';
 import { embeddingGather, matmul16, matmul16Backward, weight16Upload, type Weight16 } from '../src/gpu/ops/w16';
 import { f32ToBf16 } from '../src/gpu/ops/w16.ref';
@@ -63,8 +64,8 @@ async function time(record: () => void, iters: number): Promise<{ ms: number; ti
       }
       gpu.device.queue.submit([enc.finish()]);
     };
+    for (let i = 0; i < iters; i++) record(); // recorded before the first mark: JS time is not timed
     mark(0, false);
-    for (let i = 0; i < iters; i++) record();
     gpu.flush();
     mark(1, true);
     await read.mapAsync(GPUMapMode.READ);
@@ -194,7 +195,17 @@ for (const [name, N, K] of PROJ) {
     for (const M of [1, 4]) {
       const r = await time(() => nf4Matmul(gpu, as2d(yBuf, M, N), as2d(xBuf, M, K), w), 50);
       report(`nf4 GEMV ${name}`, `M=${M} N=${N} K=${K}`, r, 2 * M * N * K, wBytes + 4 * (M * K + M * N));
+      const r0 = await time(() => nf4Matmul(gpu, as2d(yBuf, M, N), as2d(xBuf, M, K), w, { vec: false }), 50);
+      report(`  nf4 GEMV (old, scalar) ${name}`, `M=${M} N=${N} K=${K}`, r0, 2 * M * N * K, wBytes + 4 * (M * K + M * N));
     }
+  }
+  if (want('LoRA GEMV')) { // decode LoRA r = 16 at T = 1: small-M GEMV kernels vs the tiled GEMMs
+    const rr = 16, A = randomF32(rr * K), B = randomF32(N * rr), xa = createTensor(gpu, [rr], 'f32', 'xa');
+    for (const tiled of [false, true]) {
+      const r = await time(() => loraForward(gpu, as2d(yBuf, 1, N), as2d(xa, 1, rr), as2d(xBuf, 1, K), as2d(A, rr, K), as2d(B, N, rr), { scale: 2, dropout: 0, seed: 0, tiled }), 50);
+      report(`LoRA fwd T=1 ${tiled ? '(tiled, old)' : '(GEMV)'} ${name}`, `r=${rr} N=${N} K=${K}`, r, 4 * rr * (N + K), 4 * rr * (N + K));
+    }
+    [A, B, xa].forEach((t) => destroyTensor(gpu, t));
   }
   nf4Destroy(gpu, w);
 }

@@ -7,7 +7,8 @@ import type { Gpu } from '../gpu/core/context';
 import type { Tensor } from '../gpu/core/tensor';
 import { attentionForward } from '../gpu/ops/attention';
 import { copy } from '../gpu/ops/elementwise';
-import { loraForward } from '../gpu/ops/lora';
+import { LORA_SMALL_MAX_T, loraDownSmall, loraForward } from '../gpu/ops/lora';
+import { nf4Matmul } from '../gpu/ops/nf4';
 import { rmsnormForward } from '../gpu/ops/rmsnorm';
 import { ropeForward } from '../gpu/ops/rope';
 import { swigluForward } from '../gpu/ops/swiglu';
@@ -36,9 +37,16 @@ export function projForward(
   gpu: Gpu, y: Tensor, x: Tensor, base: LinearWeight, m: LoraModule | undefined, xa: Tensor | undefined,
   run: RunOptions, layer: number, t: Target, accumulate = false,
 ): void {
+  const T = x.shape[0];
+  const dropout = run.train ? (run.lora?.dropout ?? 0) : 0;
+  if (m && xa && run.lora && base.kind === 'nf4' && T <= LORA_SMALL_MAX_T && dropout === 0) {
+    // Decode: xa = x·Aᵀ as a GEMV, then the base GEMV adds scale·xa·Bᵀ in its epilogue.
+    loraDownSmall(gpu, rows(xa, T), x, m.A);
+    nf4Matmul(gpu, y, x, base.w, { accumulate, lora: { B: m.B, xa: rows(xa, T), scale: run.lora.scale } });
+    return;
+  }
   linearForward(gpu, y, x, base, accumulate);
   if (m && xa && run.lora) {
-    const T = x.shape[0];
     loraForward(gpu, y, rows(xa, T), x, m.A, m.B, {
       scale: run.lora.scale, dropout: run.train ? run.lora.dropout : 0, seed: dropoutSeed(run.seed, layer, t),
     });

@@ -3,18 +3,27 @@
 // A = lora_A.weight [r, K], B = lora_B.weight [N, r] (PyTorch layout, y = x·Aᵀ·Bᵀ).
 // Dropout: inverted (kept values × 1/(1-p)), mask element (t, k) decided by an integer hash
 // of (seed, t·K + k), so the backward recomputes the forward's mask from the same seed without
-// storing it; p = 0 skips the mask entirely. Four GEMMs forward+backward, all in matmul.wgsl.
+// storing it; p = 0 skips the mask entirely. Four GEMMs forward+backward, all in matmul.wgsl;
+// the forward at T ≤ LORA_SMALL_MAX_T without dropout (decode) runs two GEMV kernels instead
+// (lora_xa.wgsl, lora_yb.wgsl), and nf4Matmul can fuse the second into the base GEMV.
 
 import type { Gpu } from '../core/context';
 import { check } from '../core/errors';
-import { numel, type Tensor } from '../core/tensor';
+import { numel, packUniform, type Tensor } from '../core/tensor';
+import xaCode from '../../../shaders/lora_xa.wgsl';
+import ybCode from '../../../shaders/lora_yb.wgsl';
 import { matmul, matmulDropout, type GemmDropout } from './matmul';
-import { checkTensor } from './guards';
+import { grid1d } from './grid';
+import { checkBindable, checkTensor } from './guards';
+
+/** Largest T that takes the small-M (GEMV) forward when dropout is off. */
+export const LORA_SMALL_MAX_T = 4;
 
 export interface LoraOpts {
   scale: number; // lora_alpha / r
   dropout: number; // lora_dropout probability p in [0, 1)
   seed: number; // u32; the same seed must be given to the matching backward
+  tiled?: boolean; // force the GEMM path at small T (tests, benchmarks)
 }
 
 interface Dims { T: number; K: number; N: number; r: number }
@@ -55,6 +64,11 @@ export function loraForward(
   const { T, K, N, r } = dims('loraForward', x, A, B, opts);
   checkTensor('loraForward', 'y', y, T * N);
   checkTensor('loraForward', 'xa', xa, T * r);
+  if (T <= LORA_SMALL_MAX_T && opts.dropout === 0 && !opts.tiled) {
+    loraDownSmall(gpu, xa, x, A);
+    loraUpSmall(gpu, y, xa, B, opts.scale);
+    return;
+  }
   const d = drop(opts, 'a');
   const o = { M: T, N: r, K, transB: true };
   if (d) matmulDropout(gpu, xa, x, A, o, d);
@@ -102,4 +116,34 @@ export function loraBackward(
   const dC = drop(opts, 'c');
   if (dC) matmulDropout(gpu, dx, scratch, A, dx_, dC);
   else matmul(gpu, dx, scratch, A, dx_);
+}
+
+/** xa [T, r] = x [T, K] · Aᵀ for T ≤ LORA_SMALL_MAX_T (no dropout): a GEMV with r outputs. */
+export function loraDownSmall(gpu: Gpu, xa: Tensor, x: Tensor, A: Tensor): void {
+  const op = 'loraDownSmall';
+  check(A.shape.length === 2, op, `A must be [r, K], got [${A.shape}]`);
+  const [r, K] = A.shape;
+  const T = numel(x.shape) / K;
+  check(Number.isInteger(T) && T >= 1 && T <= LORA_SMALL_MAX_T, op, `x [${x.shape}] must hold 1..${LORA_SMALL_MAX_T} rows of K=${K}`);
+  checkTensor(op, 'xa', xa, T * r);
+  checkTensor(op, 'A', A, r * K);
+  check(xa.buffer !== x.buffer && xa.buffer !== A.buffer, op, 'xa must not alias x or A');
+  checkBindable(gpu, op, xa, x, A);
+  gpu.dispatch({ code: xaCode, constants: { WG: 256 } }, [xa.buffer, x.buffer, gpu.uniform(packUniform([T, K, r])), A.buffer], [r]);
+}
+
+/** y [T, N] += scale · xa [T, r] · Bᵀ (B [N, r]): one invocation per output column. */
+export function loraUpSmall(gpu: Gpu, y: Tensor, xa: Tensor, B: Tensor, scale: number): void {
+  const op = 'loraUpSmall';
+  check(B.shape.length === 2, op, `B must be [N, r], got [${B.shape}]`);
+  const [N, r] = B.shape;
+  const T = numel(xa.shape) / r;
+  check(Number.isInteger(T) && T >= 1, op, `xa [${xa.shape}] is not a multiple of r=${r}`);
+  checkTensor(op, 'y', y, T * N);
+  checkTensor(op, 'B', B, N * r);
+  check(Number.isFinite(scale), op, `scale must be finite, got ${scale}`);
+  check(y.buffer !== xa.buffer && y.buffer !== B.buffer, op, 'y must not alias xa or B');
+  checkBindable(gpu, op, y, xa, B);
+  gpu.dispatch({ code: ybCode, constants: { WG: 256 } }, [y.buffer, xa.buffer, gpu.uniform(packUniform([T, N, r, { f: scale }])), B.buffer],
+    grid1d(gpu, Math.ceil(N / 256)));
 }

@@ -1,0 +1,98 @@
+// Decode kernels (T ≤ 4) against the f64 references, on the default device and on one without
+// shader-f16 and subgroups: the vectorized NF4 GEMV (nf4_gemv_vec.wgsl, K % 32 == 0) with and
+// without its fused LoRA epilogue, row-chunked weights, and LoRA's small-M forward
+// (lora_xa.wgsl + lora_yb.wgsl). Tolerance 1e-5 relative to the largest reference value, as for
+// the other NF4 matmuls: f32 accumulation over K ≤ 700 with dequantized weights exact in f32.
+import { describe, expect, it } from 'vitest';
+import { Gpu } from '../../../src/gpu/core/context';
+import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
+import { loraForward } from '../../../src/gpu/ops/lora';
+import { loraForwardRef, type LoraRefOpts } from '../../../src/gpu/ops/lora.ref';
+import { nf4Matmul, nf4Upload } from '../../../src/gpu/ops/nf4';
+import { gemvVecRows } from '../../../src/gpu/ops/nf4.matmul';
+import { nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
+import { Rng } from '../../../src/util/rng';
+import { testGpu } from '../../helpers/gpu';
+import { expectClose } from '../../helpers/compare';
+
+const TOL = 1e-5;
+
+async function checkGemv(gpu: Gpu, M: number, N: number, K: number, dq: boolean, r: number) {
+  const rng = new Rng(M * 101 + N * 7 + K + r + (dq ? 1 : 0));
+  const h = nf4QuantizeRef(rng.floats(N * K), N, K, { doubleQuant: dq });
+  const w = nf4Upload(gpu, h);
+  const x = rng.floats(M * K), y0 = rng.floats(M * N), B = rng.floats(N * Math.max(r, 1)), xa = rng.floats(M * Math.max(r, 1));
+  const scale = 1.75;
+  for (const accumulate of [false, true]) {
+    const y = tensorFrom(gpu, y0, [M, N]);
+    const lora = r > 0 ? { B: tensorFrom(gpu, B, [N, r]), xa: tensorFrom(gpu, xa, [M, r]), scale } : undefined;
+    nf4Matmul(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, lora });
+    const want = Float64Array.from(y0);
+    nf4MatmulRef(want, x, h, M, accumulate);
+    if (r > 0) for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+      let d = 0;
+      for (let j = 0; j < r; j++) d += B[n * r + j] * xa[m * r + j];
+      want[m * N + n] += scale * d;
+    }
+    expectClose(await readF32(gpu, y), want, TOL, `gemv ${M}x${N}x${K} dq=${dq} acc=${accumulate} r=${r}`);
+  }
+}
+
+describe.each([
+  ['default features', {}],
+  ['no f16, no subgroups', { f16: false, subgroups: false }],
+] as const)('decode kernels (%s)', (_name, disable) => {
+  it.each([[1, 37, 96], [2, 131, 160], [3, 3, 32], [4, 300, 64], [1, 1030, 32], [2, 9, 1024]])(
+    'vectorized NF4 GEMV matches at M=%i N=%i K=%i (with and without LoRA epilogue)', async (M, N, K) => {
+      const gpu = await testGpu(disable);
+      if ('f16' in disable) expect([gpu.features.f16, gpu.features.subgroups]).toEqual([false, false]);
+      for (const dq of [false, true]) for (const r of [0, 3, 16]) await checkGemv(gpu, M, N, K, dq, r);
+    });
+
+  it('LoRA epilogue also on the element GEMV path (K % 32 != 0)', async () => {
+    const gpu = await testGpu(disable);
+    await checkGemv(gpu, 3, 45, 72, true, 5);
+    await checkGemv(gpu, 1, 17, 67, false, 2);
+  });
+
+  it.each([[1, 37, 29, 3], [2, 700, 33, 16], [3, 19, 300, 8], [4, 64, 5, 1]])(
+    'small-M LoRA forward matches at T=%i K=%i N=%i r=%i', async (T, K, N, r) => {
+      const gpu = await testGpu(disable);
+      const rng = new Rng(T + K * 3 + N * 5 + r);
+      const o: LoraRefOpts = { T, K, N, r, scale: 16 / r, dropout: 0, seed: 1 };
+      const x = rng.floats(T * K), A = rng.floats(r * K), B = rng.floats(N * r), y0 = rng.floats(T * N);
+      const want = Float64Array.from(y0), wantXa = new Float64Array(T * r);
+      loraForwardRef(want, wantXa, x, A, B, o);
+      for (const tiled of [false, true]) {
+        const ty = tensorFrom(gpu, y0, [T, N]), txa = createTensor(gpu, [T, r]);
+        loraForward(gpu, ty, txa, tensorFrom(gpu, x, [T, K]), tensorFrom(gpu, A, [r, K]), tensorFrom(gpu, B, [N, r]), { ...o, tiled });
+        expectClose(await readF32(gpu, txa), wantXa, TOL, `xa tiled=${tiled}`);
+        expectClose(await readF32(gpu, ty), want, TOL, `y tiled=${tiled}`);
+      }
+    });
+});
+
+describe('decode kernel plans', () => {
+  it('row chunks over the binding limit keep the LoRA rows aligned', async () => {
+    const base = await testGpu();
+    const gpu = new Gpu(base.device, { ...base.info, limits: { ...base.info.limits, maxStorageBufferBindingSize: 4096 } });
+    await checkGemv(gpu, 2, 100, 128, true, 4); // packed 6.4 KB: chunks of 60 rows
+    await checkGemv(gpu, 1, 100, 128, false, 0);
+  });
+
+  it('picks R rows per workgroup: ≥ 256 workgroups, R·M ≤ 16', () => {
+    expect(gemvVecRows(1, 4096)).toBe(16);
+    expect(gemvVecRows(1, 14336)).toBe(16);
+    expect(gemvVecRows(1, 1024)).toBe(4);
+    expect(gemvVecRows(4, 4096)).toBe(4);
+    expect(gemvVecRows(3, 37)).toBe(1);
+  });
+
+  it('refuses a LoRA epilogue of the wrong shape', async () => {
+    const gpu = await testGpu();
+    const w = nf4Upload(gpu, nf4QuantizeRef(new Float32Array(6 * 64), 6, 64));
+    const y = createTensor(gpu, [1, 6]), x = createTensor(gpu, [1, 64]);
+    expect(() => nf4Matmul(gpu, y, x, w, { lora: { B: createTensor(gpu, [5, 2]), xa: createTensor(gpu, [1, 2]), scale: 1 } })).toThrow(/lora.B/);
+    expect(() => nf4Matmul(gpu, y, x, w, { lora: { B: createTensor(gpu, [6, 2]), xa: createTensor(gpu, [1, 3]), scale: 1 } })).toThrow(/lora.xa/);
+  });
+});

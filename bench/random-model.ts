@@ -8,12 +8,11 @@
 import type { Gpu } from '../src/gpu/core/context';
 import { createTensor, destroyTensor, tensorFrom, writeTensor } from '../src/gpu/core/tensor';
 import { nf4Quantize, nf4WeightBytes } from '../src/gpu/ops/nf4';
-import { ropeInvFreq } from '../src/gpu/ops/rope';
 import { weight16Bytes, weight16Upload, type Weight16 } from '../src/gpu/ops/w16';
 import { LLAMA_3_1_8B_CONFIG_JSON, parseLlamaConfig, type LlamaConfig } from '../src/model/config';
 import type { LinearWeight } from '../src/model/linear';
 import { TARGETS, type Target } from '../src/model/modules';
-import { modelDims, type LayerWeights, type ModelWeights } from '../src/model/weights';
+import { modelDims, ropeInvFreqTensor, type LayerWeights, type ModelWeights } from '../src/model/weights';
 
 /** The real 8B config, or a tiny one with the same structure (for a smoke run on a software GPU). */
 export function benchConfig(tiny: boolean): LlamaConfig {
@@ -108,13 +107,7 @@ export async function randomModel(gpu: Gpu, cfg: LlamaConfig, onLayer?: (l: numb
   }
   destroyTensor(gpu, staging);
   const finalNorm = tensorFrom(gpu, normHost, [d.C], 'model.norm');
-  const invFreq = tensorFrom(gpu, ropeInvFreq({
-    headDim: d.D, ropeTheta: cfg.ropeTheta,
-    scaling: cfg.ropeScaling && {
-      factor: cfg.ropeScaling.factor, lowFreqFactor: cfg.ropeScaling.lowFreqFactor,
-      highFreqFactor: cfg.ropeScaling.highFreqFactor, originalMaxPositionEmbeddings: cfg.ropeScaling.originalMaxPositionEmbeddings,
-    },
-  }), [d.D / 2], 'rope.invFreq');
+  const invFreq = ropeInvFreqTensor(gpu, cfg);
   await gpu.sync();
   return { cfg, dims: d, embed, layers, finalNorm, lmHead, invFreq, quant: 'nf4' };
 }

@@ -84,6 +84,13 @@ function projShape(d: ModelDims, t: Target): [number, number] {
   }
 }
 
+/** RoPE inverse frequencies [D/2] of a config (llama3 scaling applied) on the GPU. */
+export function ropeInvFreqTensor(gpu: Gpu, cfg: LlamaConfig): Tensor {
+  const rs = cfg.ropeScaling;
+  const scaling = rs && { factor: rs.factor, lowFreqFactor: rs.lowFreqFactor, highFreqFactor: rs.highFreqFactor, originalMaxPositionEmbeddings: rs.originalMaxPositionEmbeddings };
+  return tensorFrom(gpu, ropeInvFreq({ headDim: cfg.headDim, ropeTheta: cfg.ropeTheta, scaling }), [cfg.headDim / 2], 'rope.invFreq');
+}
+
 /**
  * Load a Llama model. quant 'nf4' quantizes each linear weight on the GPU as it arrives (one
  * f32 staging tensor reused); 'w16' keeps them 16-bit.
@@ -136,13 +143,7 @@ export async function loadWeights(
   const finalNorm = tensorFrom(gpu, await readF32(r, need('model.norm.weight'), [d.C]), [d.C], 'model.norm'); tick('model.norm.weight');
   let lmHead = embed;
   if (!cfg.tieWordEmbeddings) { lmHead = await read16(gpu, r, need('lm_head.weight'), d.V, d.C); tick('lm_head.weight'); }
-  const invFreq = tensorFrom(gpu, ropeInvFreq({
-    headDim: d.D, ropeTheta: cfg.ropeTheta,
-    scaling: cfg.ropeScaling && {
-      factor: cfg.ropeScaling.factor, lowFreqFactor: cfg.ropeScaling.lowFreqFactor,
-      highFreqFactor: cfg.ropeScaling.highFreqFactor, originalMaxPositionEmbeddings: cfg.ropeScaling.originalMaxPositionEmbeddings,
-    },
-  }), [d.D / 2], 'rope.invFreq');
+  const invFreq = ropeInvFreqTensor(gpu, cfg);
   await gpu.sync();
   for (const lw of layers) for (const t of TARGETS) {
     const [o, i] = projShape(d, t);

@@ -2,7 +2,9 @@
 // (src/gpu/ops/mma.ts, split-K included) on a GPU that
 // has `chromium-experimental-subgroup-matrix` (the software adapter has not, so the unit tests
 // can only emulate the builtins). Self-contained: bundle it like bench/run.ts (README.md) and run
-//   node .gpu/mma.mjs [--out FILE] [--quick]
+//   node .gpu/mma.mjs [--out FILE] [--quick | --speed]
+// --speed: the correctness cases, then only the 8B training shapes (M = 512, 2048) timed for the
+// f32 path and the automatic plan of both NF4 kernels ('staged', 'pipe'), no plan sweep.
 // Steps: adapter report; a probe of the WGSL syntax/uniformity rules; compilation of every kernel
 // variant (messages printed); small odd shapes against the f64 reference (nf4MatmulRef /
 // nf4MatmulBackwardRef, matmul16Ref / matmul16BackwardRef), with forced split-K; Llama shapes
@@ -19,7 +21,7 @@ import { nf4Matmul, nf4MatmulBackward, nf4Quantize, nf4Upload, type Nf4Weight } 
 import { nf4MatmulBackwardRef, nf4MatmulRef, nf4QuantizeRef } from '../src/gpu/ops/nf4.ref';
 import {
   MMA_SPLIT, MMA_TILES, matmul16BackwardMma, matmul16Mma, mmaSettings, mmaSource, mmaUnsupportedReason, nf4MatmulBackwardMma,
-  nf4MatmulMma, pickMmaPlan, pickMmaTile, useMma, type MmaPlan,
+  nf4MatmulMma, pickMmaPlan, pickMmaTile, useMma, type MmaKernel, type MmaPlan,
 } from '../src/gpu/ops/mma';
 import { pickTile } from '../src/gpu/ops/nf4.matmul';
 import { matmul16, matmul16Backward, weight16Upload, type Weight16 } from '../src/gpu/ops/w16';
@@ -30,6 +32,8 @@ import { gpuTimeMs } from './gputime';
 const args = process.argv.slice(2);
 const outFile = args.includes('--out') ? args[args.indexOf('--out') + 1] : process.env.OUT ? `${process.env.OUT}/mma-check.json` : 'mma-check.json';
 const quick = args.includes('--quick');
+const speed = args.includes('--speed');
+const KERNELS: MmaKernel[] = ['staged', 'pipe'];
 const TOL = 4e-3;
 const report: Record<string, unknown> = { time: new Date().toISOString() };
 const log = (...a: unknown[]) => console.log(...a);
@@ -102,8 +106,8 @@ const PLANS: MmaPlan[] = [
   { tile: 64, split: 1 }, { tile: 64, split: 2 }, { tile: 64, split: 4 },
 ];
 /** out = x·Wᵀ (fwd) or dy·W (bwd): the f32 path (plan null) or the tensor-core path with a plan ('auto': pickMmaPlan). */
-function record(gpu: Gpu, dir: Dir, out: Tensor, inp: Tensor, w: W, plan: MmaPlan | 'auto' | null, accumulate = false): void {
-  const o = plan === 'auto' ? { accumulate } : { accumulate, ...plan };
+function record(gpu: Gpu, dir: Dir, out: Tensor, inp: Tensor, w: W, plan: MmaPlan | 'auto' | null, accumulate = false, kernel?: MmaKernel): void {
+  const o = plan === 'auto' ? { accumulate, kernel } : { accumulate, kernel, ...plan };
   if ('nf4' in w) {
     if (plan === null) (dir === 'fwd' ? nf4Matmul : nf4MatmulBackward)(gpu, out, inp, w.nf4, { mma: false, accumulate });
     else (dir === 'fwd' ? nf4MatmulMma : nf4MatmulBackwardMma)(gpu, out, inp, w.nf4, o);
@@ -158,11 +162,19 @@ async function main() {
   for (const kind of ['nf4', 'w16'] as const)
     for (const tile of [64, 128] as const)
       for (const bwd of [false, true])
-        for (const aligned of [1, 0]) compile[`${kind}${tile}${bwd ? 'bwd' : 'fwd'}${aligned ? '' : '-unaligned'}`] = await compileMessages(gpu, mmaSource(tile, bwd, kind), { ALIGNED: aligned });
-  report.compile = compile;
-  log('compile:', JSON.stringify(compile, null, 1));
+        for (const aligned of [1, 0]) compile[`${kind}${tile}${bwd ? 'bwd' : 'fwd'}${aligned ? '' : '-unaligned'}`] = await compileMessages(gpu, mmaSource(tile, bwd, kind, 'staged'), { ALIGNED: aligned });
+  const pipeCompile: Record<string, string[]> = {};
+  for (const tile of [64, 128] as const)
+    for (const bwd of [false, true]) pipeCompile[`nf4pipe${tile}${bwd ? 'bwd' : 'fwd'}`] = await compileMessages(gpu, mmaSource(tile, bwd, 'nf4', 'pipe'), {});
+  report.compile = { ...compile, ...pipeCompile };
+  log('compile:', JSON.stringify(report.compile, null, 1));
   save();
   if (Object.values(compile).some((m) => m.length)) { log('kernel compilation failed; stopping'); return; }
+  if (Object.values(pipeCompile).some((m) => m.length)) {
+    log('pipe kernel compilation failed: checking the staged kernel only');
+    mmaSettings.kernel = 'staged';
+    KERNELS.splice(KERNELS.indexOf('pipe'), 1);
+  }
   if (reason) {
     log(`routing would not use mma here (${reason}); forcing it for the check`);
     mmaSettings.skipDeviceCheck = true;
@@ -177,7 +189,8 @@ async function main() {
       const h = nf4QuantizeRef(rng.floats(N * K), N, K, { doubleQuant: dq });
       const w = nf4Upload(gpu, h);
       const x = rng.floats(M * K), dy = rng.floats(M * N), y0 = rng.floats(M * N), dx0 = rng.floats(M * K);
-      for (const [accumulate, split] of [[false, undefined], [true, undefined], [true, 3]] as const) {
+      for (const kernel of KERNELS) for (const [accumulate, split] of [[false, undefined], [true, undefined], [true, 3]] as const) {
+        mmaSettings.kernel = kernel;
         const y = tensorFrom(gpu, y0, [M, N]);
         if (split) nf4MatmulMma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, tile: 128, split });
         else nf4Matmul(gpu, y, tensorFrom(gpu, x, [M, K]), w, { mma: true, accumulate });
@@ -187,7 +200,7 @@ async function main() {
         else nf4MatmulBackward(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { mma: true, accumulate });
         const wdx = Float64Array.from(dx0); nf4MatmulBackwardRef(wdx, dy, h, M, accumulate);
         const ef = relErr(await readF32(gpu, y), wy), eb = relErr(await readF32(gpu, dx), wdx);
-        const row = { kind: 'nf4', M, N, K, dq, accumulate, split: split ?? 'auto', plans: [pickMmaPlan(M, N, K), pickMmaPlan(M, K, N)], fwd: ef, bwd: eb, ok: ef.max < TOL && eb.max < TOL };
+        const row = { kind: 'nf4', kernel, M, N, K, dq, accumulate, split: split ?? 'auto', plans: [pickMmaPlan(M, N, K), pickMmaPlan(M, K, N)], fwd: ef, bwd: eb, ok: ef.max < TOL && eb.max < TOL };
         small.push(row);
         log('small', JSON.stringify(row));
       }
@@ -216,10 +229,13 @@ async function main() {
     }
   }
   report.small = small;
+  mmaSettings.kernel = KERNELS[KERNELS.length - 1];
   save();
 
   // 4. Llama shapes (NF4) and lm_head (bf16 [128256, 4096]) vs the f32 GPU path, and timing
-  const LARGE: [string, number, number, number][] = quick
+  const TRAIN: [string, number, number, number][] = [];
+  for (const M of [512, 2048]) for (const [N, K] of [[4096, 4096], [1024, 4096], [14336, 4096], [4096, 14336]]) TRAIN.push(['nf4', M, N, K]);
+  const LARGE: [string, number, number, number][] = speed ? TRAIN : quick
     ? [['nf4', 512, 1024, 4096], ['nf4', 512, 4096, 14336]]
     : [['nf4', 37, 4096, 4096], ['nf4', 512, 1024, 4096], ['nf4', 512, 4096, 4096], ['nf4', 512, 4096, 14336], ['nf4', 512, 14336, 4096],
       ['nf4', 2048, 1024, 4096], ['w16', 512, 128256, 4096], ['w16', 523, 128256, 4096]];
@@ -248,6 +264,10 @@ async function main() {
     };
     record(gpu, 'bwd', dx32, dyTiny, w, null); record(gpu, 'bwd', dx16, dyTiny, w, 'auto');
     row.bwdTinyErr = relErr(await readF32(gpu, dx16), await readF32(gpu, dx32));
+    if (speed && 'nf4' in w) {
+      record(gpu, 'bwd', dx16, dyTiny, w, 'auto', false, 'staged');
+      row.bwdTinyErrStaged = relErr(await readF32(gpu, dx16), await readF32(gpu, dx32));
+    }
     const flop = 2 * M * N * K;
     const reps = Math.max(3, Math.min(50, Math.round(2e12 / flop)));
     let ok = (row.bwdTinyErr as { max: number }).max < TOL;
@@ -257,10 +277,10 @@ async function main() {
       const tf: Record<string, number> = { f32: flop / t32.ms / 1e9 };
       const err: Record<string, number> = {};
       const old: MmaPlan = { tile: pickMmaTile(M, NO), split: 1 };
-      const cands: [string, MmaPlan | 'auto'][] = [['auto', 'auto'], ['old', old],
+      const cands: [string, MmaPlan | 'auto', MmaKernel?][] = speed ? KERNELS.map((k) => [k, 'auto', k]) : [['auto', 'auto'], ['old', old],
         ...PLANS.filter((p) => R / p.split >= 256).map((p) => [`${p.tile}/${p.split}`, p] as [string, MmaPlan])];
-      for (const [name, plan] of cands) {
-        const tv = await gpuTimeMs(gpu, () => record(gpu, dir, o16, inp, w, plan), reps);
+      for (const [name, plan, kernel] of cands) {
+        const tv = await gpuTimeMs(gpu, () => record(gpu, dir, o16, inp, w, plan, false, kernel), reps);
         tf[name] = flop / tv.ms / 1e9;
         err[name] = relErr(await readF32(gpu, o16), ref).max;
         ok &&= err[name] < TOL;
@@ -276,6 +296,10 @@ async function main() {
     row.ok = ok;
     large.push(row);
     log('large', JSON.stringify(row));
+    if (speed) {
+      const f = (d: Dir) => { const tf = row[`${d}Tflops`] as Record<string, number>, e = row[`${d}Err`] as Record<string, number>; return KERNELS.map((k) => `${k} ${tf[k].toFixed(1)} (${e[k].toExponential(1)})`).join(' '); };
+      log(`SPEED ${M}x${N}x${K} fwd f32 ${(row.fwdTflops as Record<string, number>).f32.toFixed(1)} ${f('fwd')} | bwd f32 ${(row.bwdTflops as Record<string, number>).f32.toFixed(1)} ${f('bwd')}`);
+    }
     const wt = 'nf4' in w ? [w.nf4.packed, w.nf4.absmax, ...(w.nf4.codes ? [w.nf4.codes] : []), ...(w.nf4.meta ? [w.nf4.meta] : [])] : [];
     for (const t of [x, dy, dyTiny, y32, y16, dx32, dx16, ...wt]) destroyTensor(gpu, t);
     report.large = large;

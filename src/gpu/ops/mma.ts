@@ -11,7 +11,11 @@
 // power of two (max |W| → [2^13, 2^14), w16_mma_peak.wgsl, once per weight), so bf16 beyond f16's
 // range cannot overflow and bf16 → f16 is exact. Outputs with few tiles and a long reduction are
 // split along it (split-K: S partial products in a scratch [S, M, NO], summed in a fixed order by
-// nf4_mma_reduce.wgsl: deterministic). Numerics: f16 rounding of x/dy (and of NF4 W) gives
+// nf4_mma_reduce.wgsl: deterministic). NF4 with K % 8 == 0 (mmaSettings.kernel = 'pipe', the
+// default) instead converts x/dy to a scaled f16 scratch once per call (nf4_mma_half.wgsl) and
+// runs the software-pipelined nf4_mma_pipe.wgsl (vec4 loads, double-buffered tiles, one barrier
+// per step; same operands and MMA order, so the same results; H200: 31–42 vs 22–31 TFLOP/s on
+// the 8B training shapes, bench/NOTES.md v6). Numerics: f16 rounding of x/dy (and of NF4 W) gives
 // ~3e-4 relative error against the f32 path (see bench/NOTES.md, "Tensor cores").
 
 import type { Binding, Gpu } from '../core/context';
@@ -22,6 +26,8 @@ import coreCode from '../../../shaders/nf4_mma_core.wgsl';
 import loadCode from '../../../shaders/nf4_mma_load.wgsl';
 import scaleCode from '../../../shaders/nf4_mma_scale.wgsl';
 import reduceCode from '../../../shaders/nf4_mma_reduce.wgsl';
+import pipeCode from '../../../shaders/nf4_mma_pipe.wgsl';
+import halfCode from '../../../shaders/nf4_mma_half.wgsl';
 import w16CommonCode from '../../../shaders/w16_common.wgsl';
 import w16LoadCode from '../../../shaders/w16_mma_load.wgsl';
 import w16PeakCode from '../../../shaders/w16_mma_peak.wgsl';
@@ -43,7 +49,16 @@ export const MMA_MIN_TILES = 256;
  * `diagnosticOff` (emit `diagnostic(off, chromium_experimental.subgroup_matrix_uniformity)`),
  * `skipDeviceCheck` (bench/mma-check.ts: force the path where a requirement is not reported).
  */
-export const mmaSettings = { enabled: true, diagnosticOff: false, skipDeviceCheck: false };
+export const mmaSettings: { enabled: boolean; diagnosticOff: boolean; skipDeviceCheck: boolean; kernel: MmaKernel } =
+  { enabled: true, diagnosticOff: false, skipDeviceCheck: false, kernel: 'pipe' };
+
+/**
+ * NF4 kernel: 'pipe' (nf4_mma_pipe.wgsl: x/dy converted to f16 once per call by
+ * nf4_mma_half.wgsl, vec4 loads, byte-table decode, double-buffered tiles with the next step's
+ * loads in flight during the MMAs; K % 8 == 0) or 'staged' (nf4_mma_core.wgsl + nf4_mma_load.wgsl:
+ * f32 → f16 staging every step behind two barriers; any K, and the 16-bit weights).
+ */
+export type MmaKernel = 'pipe' | 'staged';
 
 interface MmaTile { bm: number; bn: number; bk: number; wm: number; wn: number }
 /**
@@ -144,16 +159,18 @@ const DIAG_OFF = 'diagnostic(off, chromium_experimental.subgroup_matrix_uniformi
  * The straight-line parts of the kernel for a FM×FN block of 16×16 matrices per subgroup
  * (generated: arrays of subgroup matrices indexed in loops risk living in local memory).
  */
-function generated(t: MmaTile, bwd: boolean): Record<'ACC_DECL' | 'MMA_STEP' | 'EPILOGUE', string> {
+function generated(t: MmaTile, bwd: boolean, pipe: boolean): Record<'ACC_DECL' | 'MMA_STEP' | 'EPILOGUE', string> {
   const FM = t.wm / 16, FN = t.wn / 16;
+  // the pipelined kernel reads the current half of its double-buffered tiles (offsets ab, bb)
+  const ab = pipe ? ' + ab' : '', bb = pipe ? ' + bb' : '';
   const decl: string[] = [], step: string[] = [], epi: string[] = [];
   for (let i = 0; i < FM; i++) {
-    step.push(`let a_${i} = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>(&As, (wm + ${16 * i}u) * LDA + kk, LDA);`);
+    step.push(`let a_${i} = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>(&As, (wm + ${16 * i}u) * LDA + kk${ab}, LDA);`);
   }
   for (let j = 0; j < FN; j++) {
     step.push(bwd
-      ? `let b_${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, row_major>(&Bs, kk * LDB + wn + ${16 * j}u, LDB);`
-      : `let b_${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, col_major>(&Bs, (wn + ${16 * j}u) * LDB + kk, LDB);`);
+      ? `let b_${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, row_major>(&Bs, kk * LDB + wn + ${16 * j}u${bb}, LDB);`
+      : `let b_${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, col_major>(&Bs, (wn + ${16 * j}u) * LDB + kk${bb}, LDB);`);
   }
   for (let i = 0; i < FM; i++) {
     for (let j = 0; j < FN; j++) {
@@ -170,16 +187,17 @@ export type MmaWeightKind = 'nf4' | 'w16';
 
 /** WGSL source of one tile shape, direction and weight kind (the same string object per variant, for the pipeline cache). */
 const sources = new Map<string, string>();
-export function mmaSource(tile: MmaTileSize, bwd: boolean, kind: MmaWeightKind = 'nf4'): string {
+export function mmaSource(tile: MmaTileSize, bwd: boolean, kind: MmaWeightKind = 'nf4', kernel: MmaKernel = 'staged'): string {
   const t = MMA_TILES[tile];
-  const key = `${t.bm}|${t.bn}|${t.bk}|${t.wm}|${t.wn}|${bwd}|${kind}|${mmaSettings.diagnosticOff}`;
+  const pipe = kind === 'nf4' && kernel === 'pipe';
+  const key = `${t.bm}|${t.bn}|${t.bk}|${t.wm}|${t.wn}|${bwd}|${kind}|${pipe}|${mmaSettings.diagnosticOff}`;
   let s = sources.get(key);
   if (!s) {
-    const gen = generated(t, bwd);
-    const core = coreCode.replace(/\/\/@(ACC_DECL|MMA_STEP|EPILOGUE)/g, (_, k: keyof typeof gen) => gen[k]);
+    const gen = generated(t, bwd, pipe);
+    const core = (pipe ? pipeCode : coreCode).replace(/\/\/@(ACC_DECL|MMA_STEP|EPILOGUE)/g, (_, k: keyof typeof gen) => gen[k]);
     s = ENABLES + (mmaSettings.diagnosticOff ? DIAG_OFF : '') +
       `const BM = ${t.bm}u; const BN = ${t.bn}u; const BK = ${t.bk}u; const WM = ${t.wm}u; const WN = ${t.wn}u; const BWD = ${bwd};\n` +
-      core + (kind === 'nf4' ? loadCode + commonCode : w16LoadCode + w16CommonCode);
+      core + (pipe ? commonCode : kind === 'nf4' ? loadCode + commonCode : w16LoadCode + w16CommonCode);
     sources.set(key, s);
   }
   return s;
@@ -209,8 +227,23 @@ function rowScale(gpu: Gpu, a: Tensor, M: number, lda: number): Tensor {
   return sc;
 }
 
+/**
+ * sc [M] = power-of-two row scales of a [M, lda] and h [M, ldh] = f16(a · sc) (ldh = lda rounded
+ * up to 8) for the pipelined kernel; null when h would exceed one binding.
+ */
+const HALF_CODE = 'enable f16;\n' + halfCode;
+function rowScaleHalf(gpu: Gpu, a: Tensor, M: number, lda: number): { sc: Tensor; h: Tensor; ldh: number } | null {
+  const ldh = Math.ceil(lda / 8) * 8;
+  if (2 * M * ldh > bindingLimit(gpu)) return null;
+  const sc = scratchBuffer(gpu, 'rowscale', M);
+  const h = scratchBuffer(gpu, 'half', (M * ldh) / 2);
+  gpu.dispatch({ code: HALF_CODE, constants: { WG: 256 } }, [{ buffer: sc.buffer, offset: 0, size: 4 * M }, a.buffer,
+    gpu.uniform(packUniform([M, lda, ldh])), { buffer: h.buffer, offset: 0, size: 2 * M * ldh }], grid1d(gpu, M));
+  return { sc, h, ldh };
+}
+
 /** Options of the tensor-core matmuls; `source` rewrites the WGSL (tests run an emulation of the builtins). */
-export interface MmaOptions { accumulate?: boolean; tile?: MmaTileSize; split?: number; source?: (code: string) => string }
+export interface MmaOptions { accumulate?: boolean; tile?: MmaTileSize; split?: number; kernel?: MmaKernel; source?: (code: string) => string }
 
 /** The plan of one GEMM: explicit options first (a tile alone means no split), else pickMmaPlan. */
 function plan(opts: MmaOptions, M: number, NO: number, R: number): MmaPlan {
@@ -223,7 +256,7 @@ function plan(opts: MmaOptions, M: number, NO: number, R: number): MmaPlan {
 
 /** One GEMM dispatch of nf4_mma_core.wgsl: O [M, ldo] at o0 (+)= A [M, lda] at a0 · B [R, NO]. */
 interface Gemm {
-  code: string; aligned: number; O: Tensor; A: Tensor; sc: Tensor; weight: Binding[];
+  code: string; aligned: number | null; O: Tensor; A: Tensor; sc: Tensor; weight: Binding[]; // aligned null: no ALIGNED override (pipe)
   M: number; NO: number; R: number; acc: number; ldo: number; o0: number; lda: number; a0: number;
   wk: number; wrows: number; ebase: number; wflags: number;
 }
@@ -239,14 +272,14 @@ function gemm(gpu: Gpu, g: Gemm, p: MmaPlan, opts: MmaOptions): void {
   const tail = [g.wk, g.wrows, g.ebase, g.wflags];
   if (S === 1) {
     const u = gpu.uniform(packUniform([g.M, g.NO, g.R, g.acc, g.ldo, g.o0, g.lda, g.a0, ...tail, Math.max(rsplit, g.R), 0]));
-    gpu.dispatch({ code, constants: { ALIGNED: g.aligned } }, [g.O.buffer, g.A.buffer, u, g.sc.buffer, ...g.weight], grid);
+    gpu.dispatch({ code, constants: g.aligned === null ? {} : { ALIGNED: g.aligned } }, [g.O.buffer, g.A.buffer, u, g.sc.buffer, ...g.weight], grid);
     return;
   }
   const n = g.M * g.NO;
   const part = scratchBuffer(gpu, 'splitk', S * n);
   const u = gpu.uniform(packUniform([g.M, g.NO, g.R, 0, g.NO, 0, g.lda, g.a0, ...tail, rsplit, n]));
   const pb = { buffer: part.buffer, offset: 0, size: 4 * S * n };
-  gpu.dispatch({ code, constants: { ALIGNED: g.aligned } }, [pb, g.A.buffer, u, g.sc.buffer, ...g.weight], grid);
+  gpu.dispatch({ code, constants: g.aligned === null ? {} : { ALIGNED: g.aligned } }, [pb, g.A.buffer, u, g.sc.buffer, ...g.weight], grid);
   const ur = gpu.uniform(packUniform([g.M, g.NO, S, g.acc, g.ldo, g.o0]));
   gpu.dispatch({ code: reduceCode, constants: { WG: 256 } }, [g.O.buffer, pb, ur], grid1d(gpu, Math.ceil(n / 256)));
 }
@@ -255,15 +288,23 @@ function nf4Chunks(gpu: Gpu, w: Nf4Weight, op: string) {
   return rowChunks(w.rows, w.cols, 0.5, bindingLimit(gpu), 2 * offsetAlignment(gpu), op);
 }
 
+/** Whether this call takes nf4_mma_pipe.wgsl: the kernel setting (or option), K % 8 == 0, chunk starts % 8 == 0. */
+function pipeOk(opts: MmaOptions, K: number, chunks: { row0: number }[]): boolean {
+  return (opts.kernel ?? mmaSettings.kernel) === 'pipe' && K % 8 === 0 && chunks.every((c) => c.row0 % 8 === 0);
+}
+
 /** y [M, N] (+)= x [M, K] · Wᵀ on tensor cores (shapes already checked by nf4Matmul). */
 export function nf4MatmulMma(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: MmaOptions = {}): void {
   const N = w.rows, K = w.cols, M = x.shape[0];
-  const sc = rowScale(gpu, x, M, K);
-  for (const c of nf4Chunks(gpu, w, 'nf4Matmul')) {
+  const chunks = nf4Chunks(gpu, w, 'nf4Matmul');
+  const half = pipeOk(opts, K, chunks) ? rowScaleHalf(gpu, x, M, K) : null;
+  const sc = half ? half.sc : rowScale(gpu, x, M, K);
+  for (const c of chunks) {
     const p = plan(opts, M, c.rows, K);
     gemm(gpu, {
-      code: mmaSource(p.tile, false), aligned: K % 8 === 0 ? 1 : 0, O: y, A: x, sc, weight: nf4Bindings(gpu, w, c.row0, c.rows),
-      M, NO: c.rows, R: K, acc: opts.accumulate ? 1 : 0, ldo: N, o0: c.row0, lda: K, a0: 0,
+      code: mmaSource(p.tile, false, 'nf4', half ? 'pipe' : 'staged'), aligned: half ? null : K % 8 === 0 ? 1 : 0,
+      O: y, A: half ? half.h : x, sc, weight: nf4Bindings(gpu, w, c.row0, c.rows),
+      M, NO: c.rows, R: K, acc: opts.accumulate ? 1 : 0, ldo: N, o0: c.row0, lda: half ? half.ldh : K, a0: 0,
       wk: K, wrows: c.rows, ebase: c.row0 * K, wflags: w.doubleQuant ? 1 : 0,
     }, p, opts);
   }
@@ -272,12 +313,15 @@ export function nf4MatmulMma(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts:
 /** dx [M, K] (+)= dy [M, N] · W on tensor cores (shapes already checked by nf4MatmulBackward). */
 export function nf4MatmulBackwardMma(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight, opts: MmaOptions = {}): void {
   const N = w.rows, K = w.cols, M = dy.shape[0];
-  const sc = rowScale(gpu, dy, M, N);
-  nf4Chunks(gpu, w, 'nf4MatmulBackward').forEach((c, i) => {
+  const chunks = nf4Chunks(gpu, w, 'nf4MatmulBackward');
+  const half = pipeOk(opts, K, chunks) ? rowScaleHalf(gpu, dy, M, N) : null;
+  const sc = half ? half.sc : rowScale(gpu, dy, M, N);
+  chunks.forEach((c, i) => {
     const p = plan(opts, M, K, c.rows);
     gemm(gpu, {
-      code: mmaSource(p.tile, true), aligned: K % 8 === 0 ? 1 : 0, O: dx, A: dy, sc, weight: nf4Bindings(gpu, w, c.row0, c.rows),
-      M, NO: K, R: c.rows, acc: i > 0 || opts.accumulate ? 1 : 0, ldo: K, o0: 0, lda: N, a0: c.row0,
+      code: mmaSource(p.tile, true, 'nf4', half ? 'pipe' : 'staged'), aligned: half ? null : K % 8 === 0 ? 1 : 0,
+      O: dx, A: half ? half.h : dy, sc, weight: nf4Bindings(gpu, w, c.row0, c.rows),
+      M, NO: K, R: c.rows, acc: i > 0 || opts.accumulate ? 1 : 0, ldo: K, o0: 0, lda: half ? half.ldh : N, a0: c.row0,
       wk: K, wrows: c.rows, ebase: c.row0 * K, wflags: w.doubleQuant ? 1 : 0,
     }, p, opts);
   });

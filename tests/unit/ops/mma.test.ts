@@ -1,4 +1,4 @@
-// Tensor-core (subgroup-matrix) NF4 and 16-bit (bf16/f16) matmuls, src/gpu/ops/mma.ts. The software adapter has no
+// Tensor-core (subgroup-matrix) NF4 (both kernels: staged and pipe) and 16-bit (bf16/f16) matmuls, src/gpu/ops/mma.ts. The software adapter has no
 // subgroup matrices, so this file covers (1) the routing: without the feature (or with any
 // requirement missing) nf4Matmul/nf4MatmulBackward take the f32 path; (2) the row-scale pass
 // exactly; (3) the real WGSL of the kernels with the four subgroup-matrix builtins rewritten
@@ -193,37 +193,41 @@ const SHAPES: [number, number, number][] = [[37, 70, 72], [130, 65, 96], [70, 12
 
 describe('tensor-core kernels (emulated builtins)', () => {
   it('emulation rewrites the kernel source completely', () => {
-    for (const tile of [64, 128] as const) for (const bwd of [false, true]) for (const kind of ['nf4', 'w16'] as const) emulate(mmaSource(tile, bwd, kind));
+    for (const tile of [64, 128] as const) for (const bwd of [false, true]) for (const kind of ['nf4', 'w16'] as const) for (const k of ['staged', 'pipe'] as const) emulate(mmaSource(tile, bwd, kind, k));
+    expect(mmaSource(64, false, 'nf4', 'pipe')).not.toBe(mmaSource(64, false, 'nf4', 'staged'));
+    expect(mmaSource(64, false, 'w16', 'pipe')).toBe(mmaSource(64, false, 'w16', 'staged')); // 16-bit weights: staged only
     expect(mmaSource(64, false)).toBe(mmaSource(64, false)); // one string object per variant (pipeline cache)
   });
 
   it.each(SHAPES)('forward matches the reference at M=%i N=%i K=%i', async (M, N, K) => {
     const gpu = await testGpu();
-    for (const [dq, tile, accumulate] of [[false, 64, false], [true, 64, true]] as const) {
+    // kernel 'pipe' falls back to 'staged' when K % 8 ≠ 0
+    for (const [dq, tile, accumulate, kernel] of [[false, 64, false, 'pipe'], [true, 64, true, 'pipe'], [true, 64, true, 'staged']] as const) {
       const h = weight(N, K, dq, M + N + K);
       const rng = new Rng(M * 3 + K);
       const x = rng.floats(M * K), y0 = rng.floats(M * N);
       const y = tensorFrom(gpu, y0, [M, N]);
-      nf4MatmulMma(gpu, y, tensorFrom(gpu, x, [M, K]), nf4Upload(gpu, h), { accumulate, tile: tile as MmaTileSize, source: emulate });
+      nf4MatmulMma(gpu, y, tensorFrom(gpu, x, [M, K]), nf4Upload(gpu, h), { accumulate, tile: tile as MmaTileSize, kernel, source: emulate });
       const want = Float64Array.from(y0);
       nf4MatmulRef(want, x, h, M, accumulate);
       const err = relErr(await readF32(gpu, y), want);
-      expect(err, `dq=${dq} tile=${tile} acc=${accumulate}`).toBeLessThan(TOL);
+      expect(err, `dq=${dq} tile=${tile} acc=${accumulate} ${kernel}`).toBeLessThan(TOL);
     }
   }, 900_000);
 
   it.each(SHAPES)('backward matches the reference at M=%i N=%i K=%i', async (M, N, K) => {
     const gpu = await testGpu();
-    for (const [dq, tile, accumulate] of [[false, 64, false], [true, 64, true]] as const) {
+    // kernel 'pipe' falls back to 'staged' when K % 8 ≠ 0
+    for (const [dq, tile, accumulate, kernel] of [[false, 64, false, 'pipe'], [true, 64, true, 'pipe'], [true, 64, true, 'staged']] as const) {
       const h = weight(N, K, dq, M + 2 * N + K);
       const rng = new Rng(M * 5 + N);
       const dy = rng.floats(M * N), dx0 = rng.floats(M * K);
       const dx = tensorFrom(gpu, dx0, [M, K]);
-      nf4MatmulBackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), nf4Upload(gpu, h), { accumulate, tile: tile as MmaTileSize, source: emulate });
+      nf4MatmulBackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), nf4Upload(gpu, h), { accumulate, tile: tile as MmaTileSize, kernel, source: emulate });
       const want = Float64Array.from(dx0);
       nf4MatmulBackwardRef(want, dy, h, M, accumulate);
       const err = relErr(await readF32(gpu, dx), want);
-      expect(err, `dq=${dq} tile=${tile} acc=${accumulate}`).toBeLessThan(TOL);
+      expect(err, `dq=${dq} tile=${tile} acc=${accumulate} ${kernel}`).toBeLessThan(TOL);
     }
   }, 900_000);
 
@@ -271,17 +275,17 @@ describe('tensor-core kernels (emulated builtins)', () => {
     const w = nf4Upload(gpu, h);
     const rng = new Rng(22);
     const x = rng.floats(M * K), y0 = rng.floats(M * N), dy = rng.floats(M * N), dx0 = rng.floats(M * K);
-    for (const [split, accumulate] of [[3, false], [4, true]] as const) {
+    for (const [split, accumulate, kernel] of [[3, false, 'pipe'], [4, true, 'pipe'], [3, true, 'staged']] as const) {
       const y = tensorFrom(gpu, y0, [M, N]);
-      nf4MatmulMma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, tile: 64, split, source: emulate });
+      nf4MatmulMma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, tile: 64, split, kernel, source: emulate });
       const wy = Float64Array.from(y0);
       nf4MatmulRef(wy, x, h, M, accumulate);
-      expect(relErr(await readF32(gpu, y), wy), `fwd split=${split}`).toBeLessThan(TOL);
+      expect(relErr(await readF32(gpu, y), wy), `fwd split=${split} ${kernel}`).toBeLessThan(TOL);
       const dx = tensorFrom(gpu, dx0, [M, K]);
-      nf4MatmulBackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, tile: 64, split, source: emulate });
+      nf4MatmulBackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, tile: 64, split, kernel, source: emulate });
       const wdx = Float64Array.from(dx0);
       nf4MatmulBackwardRef(wdx, dy, h, M, accumulate);
-      expect(relErr(await readF32(gpu, dx), wdx), `bwd split=${split}`).toBeLessThan(TOL);
+      expect(relErr(await readF32(gpu, dx), wdx), `bwd split=${split} ${kernel}`).toBeLessThan(TOL);
     }
   }, 900_000);
 });

@@ -11,7 +11,7 @@ import { nf4Quantize, nf4WeightBytes } from '../src/gpu/ops/nf4';
 import { weight16Bytes, weight16Upload, type Weight16 } from '../src/gpu/ops/w16';
 import { LLAMA_3_1_8B_CONFIG_JSON, parseLlamaConfig, type LlamaConfig } from '../src/model/config';
 import type { LinearWeight } from '../src/model/linear';
-import { TARGETS, type Target } from '../src/model/modules';
+import { projShape, TARGETS, type Target } from '../src/model/modules';
 import { modelDims, ropeInvFreqTensor, type LayerWeights, type ModelWeights } from '../src/model/weights';
 
 /** The real 8B config, or a tiny one with the same structure (for a smoke run on a software GPU). */
@@ -23,15 +23,8 @@ export function benchConfig(tiny: boolean): LlamaConfig {
   }, 'tiny-bench');
 }
 
-export function projShape(cfg: LlamaConfig, t: Target): [number, number] {
-  const d = modelDims(cfg);
-  switch (t) {
-    case 'q_proj': return [d.H * d.D, d.C];
-    case 'k_proj': case 'v_proj': return [d.Hkv * d.D, d.C];
-    case 'o_proj': return [d.C, d.H * d.D];
-    case 'gate_proj': case 'up_proj': return [d.I, d.C];
-    case 'down_proj': return [d.C, d.I];
-  }
+export function projShapeOf(cfg: LlamaConfig, t: Target): [number, number] {
+  return projShape(modelDims(cfg), t);
 }
 
 /** xorshift32 uniform in [-a, a): fast enough for a billion values. */
@@ -70,7 +63,7 @@ export function modelBytes(cfg: LlamaConfig): ModelBytes {
   const d = modelDims(cfg);
   let nf4Linear = 0;
   for (const t of TARGETS) {
-    const [o, i] = projShape(cfg, t);
+    const [o, i] = projShapeOf(cfg, t);
     nf4Linear += d.L * nf4WeightBytes(o, i, true);
   }
   return { nf4Linear, embed: weight16Bytes(d.V, d.C), lmHead: weight16Bytes(d.V, d.C), norms: (2 * d.L + 1) * d.C * 4 };
@@ -82,7 +75,7 @@ export async function randomModel(gpu: Gpu, cfg: LlamaConfig, onLayer?: (l: numb
   const lmHead = randomWeight16(gpu, d.V, d.C, 2, 'lm_head');
   await gpu.sync();
   let maxN = 0;
-  for (const t of TARGETS) { const [o, i] = projShape(cfg, t); maxN = Math.max(maxN, o * i); }
+  for (const t of TARGETS) { const [o, i] = projShapeOf(cfg, t); maxN = Math.max(maxN, o * i); }
   const staging = createTensor(gpu, [maxN], 'f32', 'quant-staging');
   const host = new Float32Array(maxN);
   fillUniform(host, 0.02 * Math.sqrt(3), 3);
@@ -94,7 +87,7 @@ export async function randomModel(gpu: Gpu, cfg: LlamaConfig, onLayer?: (l: numb
   for (let l = 0; l < d.L; l++) {
     const proj = {} as Record<Target, LinearWeight>;
     for (const t of TARGETS) {
-      const [o, i] = projShape(cfg, t);
+      const [o, i] = projShapeOf(cfg, t);
       proj[t] = { kind: 'nf4', w: nf4Quantize(gpu, { ...staging, shape: [o, i] }, { doubleQuant: true }, `L${l}.${t}`) };
     }
     layers.push({

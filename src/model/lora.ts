@@ -7,7 +7,7 @@ import { createTensor, readF32, writeTensor, type Tensor } from '../gpu/core/ten
 import { fill } from '../gpu/ops/elementwise';
 import { Rng } from '../util/rng';
 import type { ModelDims } from './activations';
-import type { Target } from './modules';
+import { projShape, type Target } from './modules';
 import type { LoraHostWeights } from '../export/peft';
 
 export interface LoraModule {
@@ -36,14 +36,10 @@ export interface LoraState extends LoraSettings {
 /** Host copy of the adapter (export, checkpoints, import): PEFT's layout, see export/peft.ts. */
 export type LoraHost = LoraHostWeights;
 
+/** in/out features of a module's LoRA (A [r, in], B [out, r]). */
 export function moduleShape(d: ModelDims, t: Target): { inF: number; outF: number } {
-  switch (t) {
-    case 'q_proj': return { inF: d.C, outF: d.H * d.D };
-    case 'k_proj': case 'v_proj': return { inF: d.C, outF: d.Hkv * d.D };
-    case 'o_proj': return { inF: d.H * d.D, outF: d.C };
-    case 'gate_proj': case 'up_proj': return { inF: d.C, outF: d.I };
-    case 'down_proj': return { inF: d.I, outF: d.C };
-  }
+  const [outF, inF] = projShape(d, t);
+  return { inF, outF };
 }
 
 export function allocLora(gpu: Gpu, d: ModelDims, s: LoraSettings): LoraState {

@@ -1,5 +1,7 @@
 // Names of the seven LoRA-targetable projections, HF/PEFT spelling, and where they live.
 
+import type { ModelDims } from './activations';
+
 export const TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 export type Target = (typeof TARGETS)[number];
 
@@ -18,4 +20,15 @@ export function parseTargets(list: readonly string[]): Target[] {
     if (!out.includes(full)) out.push(full);
   }
   return TARGETS.filter((t) => out.includes(t));
+}
+
+/** [out, in] of a projection's weight W (PyTorch layout, y = x·Wᵀ) for the model's dimensions. */
+export function projShape(d: ModelDims, t: Target): [number, number] {
+  switch (t) {
+    case 'q_proj': return [d.H * d.D, d.C];
+    case 'k_proj': case 'v_proj': return [d.Hkv * d.D, d.C];
+    case 'o_proj': return [d.C, d.H * d.D];
+    case 'gate_proj': case 'up_proj': return [d.I, d.C];
+    case 'down_proj': return [d.C, d.I];
+  }
 }

@@ -11,7 +11,7 @@ import { ropeInvFreq } from '../gpu/ops/rope';
 import type { LlamaConfig } from './config';
 import type { ModelDims } from './activations';
 import { linearIn, linearOut, type LinearWeight } from './linear';
-import { moduleKey, TARGETS, type Target } from './modules';
+import { moduleKey, projShape, TARGETS, type Target } from './modules';
 import { bf16ToF32, f16ToF32, f32ToBf16, type StDtype, type TypedData } from './safetensors';
 
 export interface LayerWeights {
@@ -72,16 +72,6 @@ async function read16(gpu: Gpu, r: TensorReader, name: string, rowsN: number, co
 
 function bnbReader(r: TensorReader, names: Set<string>): BnbReader {
   return { has: (n) => names.has(n), read: (n) => r.read(n) };
-}
-
-function projShape(d: ModelDims, t: Target): [number, number] {
-  switch (t) {
-    case 'q_proj': return [d.H * d.D, d.C];
-    case 'k_proj': case 'v_proj': return [d.Hkv * d.D, d.C];
-    case 'o_proj': return [d.C, d.H * d.D];
-    case 'gate_proj': case 'up_proj': return [d.I, d.C];
-    case 'down_proj': return [d.C, d.I];
-  }
 }
 
 /** RoPE inverse frequencies [D/2] of a config (llama3 scaling applied) on the GPU. */

@@ -25,6 +25,7 @@
 //   sums, then a pairwise tree, as the GPU does it), then absmax − offset is 8-bit quantized in
 //   blocks of 256 with the signed dynamic map and dQuantize<0>'s rounding.
 
+import { matmulRef } from './matmul.ref';
 import { NESTED_BLOCK, NF4_BLOCK, NF4_CODE, type Nf4DoubleQuant, type Nf4Host } from './nf4.types';
 
 const f32 = Math.fround;
@@ -230,13 +231,7 @@ export function nf4MatmulRef(
 ): void {
   const N = h.rows, K = h.cols;
   if (y.length !== M * N || x.length !== M * K) throw new Error(`nf4MatmulRef: y ${y.length}, x ${x.length} for M=${M} N=${N} K=${K}`);
-  const w = nf4DequantizeRef(h);
-  for (let m = 0; m < M; m++)
-    for (let n = 0; n < N; n++) {
-      let s = 0;
-      for (let k = 0; k < K; k++) s += x[m * K + k] * w[n * K + k];
-      y[m * N + n] = accumulate ? y[m * N + n] + s : s;
-    }
+  matmulRef(y, x, nf4DequantizeRef(h), { M, N, K, transB: true, accumulate });
 }
 
 /** dx [M, K] (+)= dy [M, N] · W [N, K]; f64 accumulation. */
@@ -249,14 +244,5 @@ export function nf4MatmulBackwardRef(
 ): void {
   const N = h.rows, K = h.cols;
   if (dx.length !== M * K || dy.length !== M * N) throw new Error(`nf4MatmulBackwardRef: dx ${dx.length}, dy ${dy.length} for M=${M} N=${N} K=${K}`);
-  const w = nf4DequantizeRef(h);
-  const acc = new Float64Array(K);
-  for (let m = 0; m < M; m++) {
-    acc.fill(0);
-    for (let n = 0; n < N; n++) {
-      const g = dy[m * N + n];
-      for (let k = 0; k < K; k++) acc[k] += g * w[n * K + k];
-    }
-    for (let k = 0; k < K; k++) dx[m * K + k] = accumulate ? dx[m * K + k] + acc[k] : acc[k];
-  }
+  matmulRef(dx, dy, nf4DequantizeRef(h), { M, N: K, K: N, accumulate });
 }

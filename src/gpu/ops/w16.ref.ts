@@ -1,6 +1,8 @@
 // Plain-TS references for the 16-bit weight ops (w16.ts) and bf16/f16 ↔ f32 conversions.
 // W [N = rows, K = cols] stored as raw 16-bit values (bf16 or f16 bits), row-major.
 
+import { matmulRef } from './matmul.ref';
+
 export type Format16 = 'bf16' | 'f16';
 
 const f32buf = new Float32Array(1);
@@ -75,13 +77,7 @@ export function matmul16Ref(
   y: Float64Array | Float32Array, x: ArrayLike<number>, raw: Uint16Array, N: number, K: number,
   format: Format16, M: number, accumulate = false,
 ): void {
-  const w = w16ToF32(raw, format);
-  for (let m = 0; m < M; m++)
-    for (let n = 0; n < N; n++) {
-      let s = 0;
-      for (let k = 0; k < K; k++) s += x[m * K + k] * w[n * K + k];
-      y[m * N + n] = accumulate ? y[m * N + n] + s : s;
-    }
+  matmulRef(y, x, w16ToF32(raw, format), { M, N, K, transB: true, accumulate });
 }
 
 /** dx [M, K] (+)= dy [M, N] · W, f64 accumulation. */
@@ -89,16 +85,7 @@ export function matmul16BackwardRef(
   dx: Float64Array | Float32Array, dy: ArrayLike<number>, raw: Uint16Array, N: number, K: number,
   format: Format16, M: number, accumulate = false,
 ): void {
-  const w = w16ToF32(raw, format);
-  const acc = new Float64Array(K);
-  for (let m = 0; m < M; m++) {
-    acc.fill(0);
-    for (let n = 0; n < N; n++) {
-      const g = dy[m * N + n];
-      for (let k = 0; k < K; k++) acc[k] += g * w[n * K + k];
-    }
-    for (let k = 0; k < K; k++) dx[m * K + k] = accumulate ? dx[m * K + k] + acc[k] : acc[k];
-  }
+  matmulRef(dx, dy, w16ToF32(raw, format), { M, N: K, K: N, accumulate });
 }
 
 /** out [T, C] = table[ids[t]] as f32; ids outside [0, V) give a zero row (as the shader). */

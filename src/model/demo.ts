@@ -7,40 +7,19 @@
 // lm_head are 2 × V × C × 2 B ≈ 32.8 MB of the ≈ 33 MB file.
 
 import { Rng } from '../util/rng';
-import { llamaWeightShapes, parseLlamaConfig, type LlamaConfig } from './config';
+import { LLAMA_3_1_8B_CONFIG_JSON, llamaWeightShapes, parseLlamaConfig, type LlamaConfig } from './config';
 import { f32ToBf16, writeSafetensors, type TensorToWrite } from './safetensors';
 
+/** The real Llama-3.1-8B-Instruct config.json with only the sizes made tiny. */
+const { transformers_version: _unused, ...LLAMA_3_1_FIELDS } = LLAMA_3_1_8B_CONFIG_JSON;
 export const DEMO_CONFIG_JSON = {
-  architectures: ['LlamaForCausalLM'],
-  attention_bias: false,
-  attention_dropout: 0.0,
-  bos_token_id: 128000,
-  eos_token_id: [128001, 128008, 128009],
+  ...LLAMA_3_1_FIELDS,
   head_dim: 16,
-  hidden_act: 'silu',
   hidden_size: 64,
-  initializer_range: 0.02,
   intermediate_size: 172,
-  max_position_embeddings: 131072,
-  mlp_bias: false,
-  model_type: 'llama',
   num_attention_heads: 4,
   num_hidden_layers: 2,
   num_key_value_heads: 1,
-  pretraining_tp: 1,
-  rms_norm_eps: 1e-5,
-  rope_scaling: {
-    factor: 8.0,
-    low_freq_factor: 1.0,
-    high_freq_factor: 4.0,
-    original_max_position_embeddings: 8192,
-    rope_type: 'llama3',
-  },
-  rope_theta: 500000.0,
-  tie_word_embeddings: false,
-  torch_dtype: 'bfloat16',
-  use_cache: true,
-  vocab_size: 128256,
 } as const;
 
 export const DEMO_CONFIG: LlamaConfig = parseLlamaConfig(DEMO_CONFIG_JSON, 'demo config.json');

@@ -105,6 +105,9 @@ export async function train(
   }
 
   while (pos.step < total) {
+    // Let queued messages (the UI's pause/cancel through comlink) run before reading the flags:
+    // awaiting GPU readbacks alone does not guarantee the worker processes them between steps.
+    await new Promise((r) => setTimeout(r, 0));
     if (control.cancel) { reason = 'cancelled'; break; }
     if (control.pause) { reason = 'paused'; await checkpoint(ctx, cfg, pos, emit); break; }
     // One optimizer step = gradAccum micro-batches (wrapping into the next epoch).

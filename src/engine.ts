@@ -55,6 +55,10 @@ export function toEngineError(e: unknown): EngineError {
 /** Takes a run's cross-tab lock (Web Locks in the browser): owned = this tab may train it. */
 export type RunLocker = (runId: string) => Promise<{ owned: boolean; release(): void }>;
 
+export type TrainEndReason = Extract<TrainEvent, { type: 'done' }>['reason'];
+/** Where a train() call stopped and why (finished, paused, cancelled, early-stopped). */
+export type TrainResult = LoopPosition & { endReason: TrainEndReason };
+
 /** Sent to the UI when training survived a GPU device loss. */
 export interface RecoveryEvent { type: 'recovered'; reason: string; resumedAtStep: number }
 
@@ -290,7 +294,7 @@ export class Engine {
    * background too long), a new device is acquired, the model reloaded and training resumes
    * from the newest valid checkpoint (or from the start if none was written yet).
    */
-  async train(cfgPartial: TrainConfigInput, onEvent: (e: TrainEvent | RecoveryEvent) => void, runId = `run-${Date.now()}`): Promise<LoopPosition> {
+  async train(cfgPartial: TrainConfigInput, onEvent: (e: TrainEvent | RecoveryEvent) => void, runId = `run-${Date.now()}`): Promise<TrainResult> {
     const m = this.requireModel();
     if (!this.dataset) throw new Error('prepare a dataset first (Data section)');
     if (!this.training || this.training.runId !== runId) {
@@ -301,13 +305,16 @@ export class Engine {
     this.control = { pause: false, cancel: false };
     await this.holdRunLock(runId);
     await this.log?.startRun(runId, m.source.name, this.training.cfg, this.dataset.report);
-    const emit = (e: TrainEvent) => { onEvent(e); void this.log?.event(runId, e); };
+    // The end reason is returned with the result: the UI's event callback runs on another
+    // MessagePort than the call's reply, so a 'done' event may arrive after train() resolves.
+    let endReason: TrainEndReason = 'finished';
+    const emit = (e: TrainEvent) => { if (e.type === 'done') endReason = e.reason; onEvent(e); void this.log?.event(runId, e); };
     for (let recoveries = 0; ; recoveries++) {
       const t = this.training!;
       try {
         t.position = await train({ gpu: this.gpu, weights: this.model!.weights, lora: t.lora, acts: t.acts, opt: t.opt, store: this.store, runId },
           t.cfg, trainData(this.dataset), this.control, emit, t.position);
-        return t.position;
+        return { ...t.position, endReason };
       } catch (e) {
         const lost = await this.deviceWasLost();
         if (!lost || recoveries >= 3) {
@@ -367,7 +374,7 @@ export class Engine {
   }
 
   /** Continue a run from its newest valid checkpoint (after a reload of the page). */
-  async resumeFromCheckpoint(runId: string, onEvent: (e: TrainEvent | RecoveryEvent) => void): Promise<LoopPosition> {
+  async resumeFromCheckpoint(runId: string, onEvent: (e: TrainEvent | RecoveryEvent) => void): Promise<TrainResult> {
     this.requireModel();
     if (!this.store) throw new Error('no checkpoint storage in this engine');
     if (!(await loadLatestValid(this.store, runId))) throw new Error(`run ${runId} has no valid checkpoint`);

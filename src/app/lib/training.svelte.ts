@@ -50,7 +50,7 @@ class Training {
     }
   };
 
-  private async run(call: (cb: (e: TrainEvent | RecoveryEvent) => void) => Promise<unknown>) {
+  private async run(call: (cb: (e: TrainEvent | RecoveryEvent) => void) => Promise<{ endReason: TrainStatus }>) {
     this.error = null;
     this.status = 'starting';
     let reason: TrainStatus = 'finished';
@@ -60,8 +60,8 @@ class Training {
       this.onEvent(e);
     };
     try {
-      await call(Comlink.proxy(cb));
-      this.status = reason;
+      // The reply carries the end reason: the 'done' event may arrive after it (other port).
+      this.status = (await call(Comlink.proxy(cb))).endReason ?? reason;
     } catch (e) {
       this.error = describeError(e).message;
       this.status = 'failed';

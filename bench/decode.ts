@@ -21,8 +21,9 @@ import type { ModelWeights } from '../src/model/weights';
 import { gpuTimeMs } from './gputime';
 import { modelBytes } from './random-model';
 import { dispatchCounter } from './track';
+import { attentionDecodeStep } from '../src/gpu/ops/attention_decode';
 
-export interface DecodeRun { lora: boolean; prefillMs: number; decodeTokensPerSecond: number; msPerToken: number; dispatchesPerToken: number; jsDispatchMsPerToken: number }
+export interface DecodeRun { lora: boolean; prefillMs: number; decodeTokensPerSecond: number; msPerToken: number; dispatchesPerToken: number; jsDispatchMsPerToken: number; createdPerToken: { uniforms: number; bindGroups: number } }
 
 /** GPU time (timestamps) of the pieces of one decode token at position `prompt`. */
 export interface DecodeGpu {
@@ -48,9 +49,10 @@ async function once(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Act
   const t0 = performance.now();
   const stamps: number[] = [];
   let counter: ReturnType<typeof dispatchCounter> | null = null;
+  let created0 = { ...gpu.created };
   for await (const _id of generate(gpu, w, lora, acts, kv, prompt, { ...GREEDY, maxNewTokens: newTokens, stopIds: [], seed: 0 })) {
     stamps.push(performance.now());
-    if (stamps.length === 1) counter = dispatchCounter(gpu);
+    if (stamps.length === 1) { counter = dispatchCounter(gpu); created0 = { ...gpu.created }; }
   }
   const dispatches = counter ? counter.stop() : 0;
   const jsMs = counter ? counter.jsMs() : 0;
@@ -60,6 +62,7 @@ async function once(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Act
     lora: lora !== null, prefillMs: stamps[0] - t0,
     decodeTokensPerSecond: n / (decodeMs / 1000), msPerToken: decodeMs / n,
     dispatchesPerToken: dispatches / n, jsDispatchMsPerToken: jsMs / n,
+    createdPerToken: { uniforms: (gpu.created.uniforms - created0.uniforms) / n, bindGroups: (gpu.created.bindGroups - created0.bindGroups) / n },
   };
 }
 
@@ -70,7 +73,9 @@ async function decodeGpu(gpu: Gpu, w: ModelWeights, lora: LoraState, acts: Activ
   writeTensor(gpu, ws.positions, Int32Array.of(pos));
   writeTensor(gpu, ws.segIds, Int32Array.of(0));
   await gpu.sync();
+  // As generate.ts decodes (attentionDecodeStep where the head shape allows it).
   const attend: AttendFn = (l, out, _lse, q, k, v) => {
+    if (kv.part) return attentionDecodeStep(gpu, out, kv.part, kv.k[l], kv.v[l], q, k, v, one(ws.positions), shape);
     kvCacheWrite(gpu, kv.k[l], kv.v[l], k, v, pos);
     attentionDecode(gpu, out, q, kv.k[l], kv.v[l], pos + 1, shape);
   };

@@ -21,9 +21,9 @@ export function printReport(r: BenchReport): void {
   out.push(`weights: NF4 linears ${f(mb.nf4Linear / GiB, 2)} GiB, embedding ${f(mb.embed / GiB, 2)} GiB, lm_head ${f(mb.lmHead / GiB, 2)} GiB (bf16); built in ${f(r.loadSeconds)} s`);
   out.push('\n### Training step (forward + loss + backward + AdamW), r=16 all seven modules');
   out.push(table(
-    ['micro-batch', 'tokens', 'recompute', 'ms/step', 'tokens/s', 'model TFLOP/step', 'TFLOP/s', '% f32 peak', 'peak GiB', 'JS record ms', 'GPU ms', 'dispatches', 'loss'],
+    ['micro-batch', 'tokens', 'recompute', 'ms/step', 'tokens/s', 'model TFLOP/step', 'TFLOP/s', '% f32 peak', 'peak GiB', 'JS record ms', 'GPU ms', 'dispatches', 'new uniforms/bind groups', 'loss'],
     r.steps.map((s) => [`${s.batch} × ${s.seq}`, s.tokens, String(s.recompute), f(s.msPerStep, 0), f(s.tokensPerSecond, 0), f(s.modelTflop, 2),
-      f(s.achievedTflops, 2), f((100 * s.achievedTflops) / peak), f(s.peakBytes / GiB, 2), f(s.recordMs, 0), f(s.gpuStepMs, 0), s.dispatches, f(s.loss, 3)]),
+      f(s.achievedTflops, 2), f((100 * s.achievedTflops) / peak), f(s.peakBytes / GiB, 2), f(s.recordMs, 0), f(s.gpuStepMs, 0), s.dispatches, s.createdPerStep ? `${s.createdPerStep.uniforms}/${s.createdPerStep.bindGroups}` : '', f(s.loss, 3)]),
   ));
   for (const s of r.steps) {
     if (!s.components.length) continue;
@@ -37,8 +37,8 @@ export function printReport(r: BenchReport): void {
   if (r.decode) {
     const d = r.decode;
     out.push(`\n### Decode (KV cache, greedy, ${d.newTokens} tokens after ${d.prompt})`);
-    out.push(table(['adapter', 'prefill ms', 'tokens/s', 'ms/token', 'dispatches/token', 'JS ms/token in dispatch'],
-      d.runs.map((x) => [x.lora ? 'on' : 'off', f(x.prefillMs, 0), f(x.decodeTokensPerSecond, 1), f(x.msPerToken, 2), f(x.dispatchesPerToken, 0), f(x.jsDispatchMsPerToken, 2)])));
+    out.push(table(['adapter', 'prefill ms', 'tokens/s', 'ms/token', 'dispatches/token', 'JS ms/token in dispatch', 'new uniforms/bind groups per token'],
+      d.runs.map((x) => [x.lora ? 'on' : 'off', f(x.prefillMs, 0), f(x.decodeTokensPerSecond, 1), f(x.msPerToken, 2), f(x.dispatchesPerToken, 0), f(x.jsDispatchMsPerToken, 2), x.createdPerToken ? `${f(x.createdPerToken.uniforms, 0)}/${f(x.createdPerToken.bindGroups, 0)}` : ''])));
     if (d.gpu) {
       const g = d.gpu;
       out.push(`GPU time of one token (timestamps): forward+lm_head ${f(g.forwardLoraMs, 2)} ms with the adapter, ${f(g.forwardBaseMs, 2)} ms without; ` +

@@ -44,6 +44,7 @@ export interface StepResult {
   gpuStepMs: number; // GPU time of that recorded step (timestamps)
   gpuTiming: 'timestamp' | 'wall';
   dispatches: number; // dispatches in one micro-step + optimizer step
+  createdPerStep: { uniforms: number; bindGroups: number }; // GPU objects created while recording it (cache misses)
   components: Component[];
 }
 
@@ -187,6 +188,7 @@ export async function benchStep(gpu: Gpu, w: ModelWeights, o: StepOptions, break
   const { T: Tb, count, runs } = uploadBatch(gpu, st.acts, batch, w.dims.V);
   await gpu.sync();
   const counter = dispatchCounter(gpu);
+  const created0 = { ...gpu.created };
   let recordMs = 0;
   const gpuStep = await gpuTimeMs(gpu, () => {
     const t0 = performance.now();
@@ -198,6 +200,7 @@ export async function benchStep(gpu: Gpu, w: ModelWeights, o: StepOptions, break
     recordMs = performance.now() - t0;
   }, 1, false);
   const dispatches = counter.stop();
+  const createdPerStep = { uniforms: gpu.created.uniforms - created0.uniforms, bindGroups: gpu.created.bindGroups - created0.bindGroups };
   const comps = breakdownReps > 0 ? await components(gpu, w, st, T, o.seq, runs, breakdownReps) : [];
   const f = stepFlop(w, T, o.seq, o.r, st.lora.targets);
   const modelTflop = (f.gemm + f.lora + f.attn + f.head) / 1e12;
@@ -206,7 +209,7 @@ export async function benchStep(gpu: Gpu, w: ModelWeights, o: StepOptions, break
     seq: o.seq, batch: o.batch, tokens: T, recompute: st.acts.recompute,
     msPerStep, tokensPerSecond: T / (msPerStep / 1000), stepMs, loss,
     peakBytes: mem.peak(), activationPlanBytes: planBytes,
-    modelTflop, achievedTflops: modelTflop / (msPerStep / 1000), recordMs, gpuStepMs: gpuStep.ms, gpuTiming: gpuStep.timing, dispatches, components: comps,
+    modelTflop, achievedTflops: modelTflop / (msPerStep / 1000), recordMs, gpuStepMs: gpuStep.ms, gpuTiming: gpuStep.timing, dispatches, createdPerStep, components: comps,
   };
   mem.stop();
   destroyTraining(gpu, st);

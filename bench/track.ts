@@ -1,7 +1,8 @@
 // Bench-only instrumentation of a Gpu instance (the engine is not changed):
 //   memoryTracker  high-water mark of gpu.allocatedBytes (bytes held by createTensor tensors),
 //                  by turning the field into an accessor on this one instance;
-//   dispatchCounter  number of dispatches recorded and the JS time spent inside gpu.dispatch.
+//   dispatchCounter  number of dispatches recorded and the JS time spent inside gpu.dispatch
+//                    (and gpu.replay, counting the program's dispatches).
 
 import type { Gpu } from '../src/gpu/core/context';
 
@@ -32,8 +33,15 @@ export function dispatchCounter(gpu: Gpu): DispatchCounter {
     const t0 = performance.now();
     try { return orig.apply(this, args); } finally { ms += performance.now() - t0; }
   };
+  // Replayed programs (Gpu.replay, decode) encode their dispatches without gpu.dispatch.
+  const origReplay = gpu.replay;
+  gpu.replay = function (this: Gpu, ...args: Parameters<Gpu['replay']>) {
+    n += args[0].commands.filter((c) => c.kind === 'dispatch').length;
+    const t0 = performance.now();
+    try { return origReplay.apply(this, args); } finally { ms += performance.now() - t0; }
+  };
   return {
-    stop: () => { delete (gpu as { dispatch?: unknown }).dispatch; return n; },
+    stop: () => { delete (gpu as { dispatch?: unknown }).dispatch; delete (gpu as { replay?: unknown }).replay; return n; },
     count: () => n,
     jsMs: () => ms,
   };

@@ -2,10 +2,15 @@
 // forward with k, v written into the cache), then one decode step per new token (T = 1,
 // attention over the cache). Only the last row's logits [V] are read back for sampling.
 // Adapter on/off is a per-call choice (lora null = base model) on the same loaded weights.
+// Decode steps (T = 1) use attentionDecodeStep, whose dispatches do not depend on the position
+// (read on the GPU from ws.positions), so the whole step (forward, lm_head) is captured once per
+// adapter setting and replayed for every later token: only the raw encoder calls remain on the
+// host (bench/NOTES.md v8).
 
-import type { Gpu } from '../gpu/core/context';
+import type { Gpu, Program } from '../gpu/core/context';
 import { createTensor, readBytes, writeTensor, type Tensor } from '../gpu/core/tensor';
 import { attentionDecode, attentionForward, kvCacheWrite } from '../gpu/ops/attention';
+import { allocDecodePartials, attentionDecodeStep, decodeStepSupported } from '../gpu/ops/attention_decode';
 import { matmul16 } from '../gpu/ops/w16';
 import { rows, type Activations } from '../model/activations';
 import { modelForward, type AttendFn } from '../model/forward';
@@ -19,6 +24,10 @@ export interface KvCache {
   maxCtx: number;
   k: Tensor[]; // [L] × [maxCtx, Hkv*D]
   v: Tensor[]; // [L] × [maxCtx, Hkv*D]
+  /** attentionDecodeStep's split partials [H, S, D+2]; null when the head shape needs the general path. */
+  part: Tensor | null;
+  /** Captured decode steps of the base model and per adapter; recaptured when stale. */
+  programs: { base: Program | null; lora: WeakMap<LoraState, Program> };
 }
 
 export function allocKvCache(gpu: Gpu, w: ModelWeights, maxCtx: number): KvCache {
@@ -28,7 +37,9 @@ export function allocKvCache(gpu: Gpu, w: ModelWeights, maxCtx: number): KvCache
     k.push(createTensor(gpu, [maxCtx, c], 'f32', `kv.k${l}`));
     v.push(createTensor(gpu, [maxCtx, c], 'f32', `kv.v${l}`));
   }
-  return { maxCtx, k, v };
+  const shape = { nHeads: d.H, nKvHeads: d.Hkv, headDim: d.D };
+  const part = decodeStepSupported(shape) ? allocDecodePartials(gpu, shape, maxCtx) : null;
+  return { maxCtx, k, v, part, programs: { base: null, lora: new WeakMap() } };
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -48,15 +59,41 @@ function attendWithCache(gpu: Gpu, w: ModelWeights, kv: KvCache, start: number, 
   };
 }
 
+/** One token at the position held in ws.positions[0]: its dispatches never depend on it. */
+function decodeForward(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Activations, kv: KvCache, part: Tensor): void {
+  const d = w.dims, ws = acts.ws, shape = { nHeads: d.H, nKvHeads: d.Hkv, headDim: d.D };
+  const positions = rows(ws.positions, 1);
+  const attend: AttendFn = (l, out, _lse, q, k, v) => attentionDecodeStep(gpu, out, part, kv.k[l], kv.v[l], q, k, v, positions, shape);
+  modelForward(gpu, w, acts, 1, { lora, train: false, seed: 0 }, attend);
+  lastLogits(gpu, w, acts, 1);
+}
+
+/** logits [1, V] of row T-1 of xf (ws.logits). */
+function lastLogits(gpu: Gpu, w: ModelWeights, acts: Activations, T: number): void {
+  const ws = acts.ws;
+  copyRows(gpu, ws.xChunk, 0, ws.xf, T - 1, 1, w.dims.C);
+  matmul16(gpu, rows(ws.logits, 1), rows(ws.xChunk, 1), w.lmHead);
+}
+
 /** Run T tokens starting at position `start` through the model, filling the cache; logits of the last row. */
 async function step(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Activations, kv: KvCache, ids: number[], start: number): Promise<Float32Array> {
   const T = ids.length, ws = acts.ws;
   writeTensor(gpu, ws.ids, Int32Array.from(ids));
   writeTensor(gpu, ws.positions, Int32Array.from(ids, (_, i) => start + i));
   writeTensor(gpu, ws.segIds, new Int32Array(T));
-  modelForward(gpu, w, acts, T, { lora, train: false, seed: 0 }, attendWithCache(gpu, w, kv, start, T, rows(ws.segIds, T)));
-  copyRows(gpu, ws.xChunk, 0, ws.xf, T - 1, 1, w.dims.C);
-  matmul16(gpu, rows(ws.logits, 1), rows(ws.xChunk, 1), w.lmHead);
+  const part = kv.part;
+  if (T === 1 && start > 0 && part) {
+    const prog = lora ? kv.programs.lora.get(lora) : kv.programs.base;
+    if (prog && gpu.isCurrent(prog)) gpu.replay(prog);
+    else {
+      const fresh = gpu.capture(() => decodeForward(gpu, w, lora, acts, kv, part));
+      if (lora) kv.programs.lora.set(lora, fresh);
+      else kv.programs.base = fresh;
+    }
+  } else {
+    modelForward(gpu, w, acts, T, { lora, train: false, seed: 0 }, attendWithCache(gpu, w, kv, start, T, rows(ws.segIds, T)));
+    lastLogits(gpu, w, acts, T);
+  }
   // Read back only the one row of logits that sampling needs ([V] f32).
   const bytes = await readBytes(gpu, ws.logits.buffer, 0, w.dims.V * 4);
   return new Float32Array(bytes.buffer, 0, w.dims.V);

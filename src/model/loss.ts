@@ -12,7 +12,7 @@ import type { ModelWeights } from './weights';
 
 /** Copy rows [r0, r0+n) of a [*, cols] tensor into rows [d0, d0+n) of another (4-byte elements). */
 export function copyRows(gpu: Gpu, dst: Tensor, d0: number, src: Tensor, r0: number, n: number, cols: number): void {
-  gpu.commandEncoder().copyBufferToBuffer(src.buffer, r0 * cols * 4, dst.buffer, d0 * cols * 4, n * cols * 4);
+  gpu.copyBuffer(src.buffer, r0 * cols * 4, dst.buffer, d0 * cols * 4, n * cols * 4);
 }
 
 /**

@@ -21,6 +21,22 @@ function isWholeBuffer(b: Binding): b is GPUBuffer {
   return !('buffer' in b);
 }
 
+/** One command of a captured program (Gpu.capture): what `dispatch`, `copyBuffer` and `flush` did. */
+export type Command =
+  | { kind: 'dispatch'; pipeline: GPUComputePipeline; group: GPUBindGroup; x: number; y: number; z: number }
+  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }
+  | { kind: 'flush' };
+
+/**
+ * A recorded sequence of commands with their pipelines and bind groups resolved, replayed by
+ * `Gpu.replay` at the cost of the raw encoder calls only (no wrappers, checks or cache keys).
+ * Valid while no buffer has been destroyed since the capture (`epoch`).
+ */
+export interface Program {
+  readonly commands: readonly Command[];
+  readonly epoch: number;
+}
+
 let nextBufferId = 1;
 const bufferIds = new WeakMap<GPUBuffer, number>();
 function bufferId(b: GPUBuffer): number {
@@ -37,8 +53,16 @@ export class Gpu {
   private bindGroups = new Map<string, GPUBindGroup>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
+  private passPipeline: GPUComputePipeline | null = null;
+  /** Commands of the capture in progress (null when not capturing). */
+  private recording: Command[] | null = null;
+  /** Bumped whenever buffers are forgotten (destroyed): programs captured before are stale. */
+  private epoch = 0;
   /** Bytes held by tensors created through createTensor (what the UI shows as GPU memory). */
   allocatedBytes = 0;
+  /** Cache misses (bench/step.ts, bench/decode.ts report them per step / token: each costs a
+   * GPU object creation on the host, far more than a cached dispatch). */
+  readonly created = { uniforms: 0, bindGroups: 0 };
   /** Set when the device is lost; every later call throws it. */
   lost: GpuError | null = null;
   readonly lostHandlers = new Set<(e: GpuError) => void>();
@@ -96,6 +120,7 @@ export class Gpu {
     if (!b) {
       const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
       b = this.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+      this.created.uniforms++;
       new Uint32Array(b.getMappedRange()).set(words);
       b.unmap();
       // Values that change every step (LoRA dropout seeds, lr, bias corrections) would grow the
@@ -120,6 +145,7 @@ export class Gpu {
           resource: isWholeBuffer(b) ? { buffer: b } : b,
         })),
       });
+      this.created.bindGroups++;
       if (this.bindGroups.size > 20000) this.bindGroups.clear();
       this.bindGroups.set(key, g);
     }
@@ -159,6 +185,7 @@ export class Gpu {
 
   /** Forget cached bind groups that reference any of these buffers (one pass over the cache). */
   forgetBuffers(buffers: Iterable<GPUBuffer>): void {
+    this.epoch++;
     const ids = new Set<string>();
     for (const b of buffers) ids.add(`${bufferId(b)}`);
     for (const key of this.bindGroups.keys()) {
@@ -177,19 +204,78 @@ export class Gpu {
     if (x === 0 || y === 0 || z === 0) return;
     const p = this.pipeline(k);
     const g = this.bindGroup(p, bindings);
+    this.recording?.push({ kind: 'dispatch', pipeline: p, group: g, x, y, z });
+    this.encodeDispatch(p, g, x, y, z);
+  }
+
+  private encodeDispatch(p: GPUComputePipeline, g: GPUBindGroup, x: number, y: number, z: number): void {
     if (!this.pass) {
       // Reuse the open encoder: it may hold copies recorded through commandEncoder().
       if (!this.encoder) this.encoder = this.device.createCommandEncoder();
       this.pass = this.encoder.beginComputePass();
+      this.passPipeline = null;
     }
-    this.pass.setPipeline(p);
+    if (this.passPipeline !== p) this.pass.setPipeline((this.passPipeline = p));
     this.pass.setBindGroup(0, g);
     this.pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** Record a buffer-to-buffer copy (in order with the dispatches; captured like them). */
+  copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    if (this.lost) throw this.lost;
+    this.recording?.push({ kind: 'copy', src, srcOffset, dst, dstOffset, size });
+    this.openEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+  }
+
+  /**
+   * Run `fn` (which records dispatches, copies and flushes as usual) and also keep its commands
+   * as a Program that `replay` can submit again. Anything else that touches the encoder inside
+   * `fn` (a readback) is refused: it could not be replayed.
+   */
+  capture(fn: () => void): Program {
+    if (this.recording) throw new GpuError('validation', 'Gpu.capture: captures do not nest');
+    const commands: Command[] = (this.recording = []);
+    const epoch = this.epoch;
+    try {
+      fn();
+    } finally {
+      this.recording = null;
+    }
+    return { commands, epoch };
+  }
+
+  get capturing(): boolean {
+    return this.recording !== null;
+  }
+
+  /** Whether a program still refers only to live buffers. */
+  isCurrent(prog: Program): boolean {
+    return prog.epoch === this.epoch;
+  }
+
+  /**
+   * Record a captured program's commands again (same buffers, their current contents) and
+   * submit them as one command buffer: the flushes inside only let the GPU start while the host
+   * was still recording, which a replay no longer needs.
+   */
+  replay(prog: Program): void {
+    if (this.lost) throw this.lost;
+    if (!this.isCurrent(prog)) throw new GpuError('validation', 'Gpu.replay: buffers were destroyed since this program was captured');
+    for (const c of prog.commands) {
+      if (c.kind === 'dispatch') this.encodeDispatch(c.pipeline, c.group, c.x, c.y, c.z);
+      else if (c.kind === 'copy') this.openEncoder().copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
+    }
+    this.flush();
   }
 
   /** The current encoder with the compute pass closed (for copies between dispatches). */
   commandEncoder(): GPUCommandEncoder {
     if (this.lost) throw this.lost;
+    if (this.recording) throw new GpuError('validation', 'Gpu.commandEncoder: not allowed inside Gpu.capture (use copyBuffer; read back after the capture)');
+    return this.openEncoder();
+  }
+
+  private openEncoder(): GPUCommandEncoder {
     if (this.pass) {
       this.pass.end();
       this.pass = null;
@@ -200,8 +286,9 @@ export class Gpu {
 
   /** Submit everything recorded so far. */
   flush(): void {
+    this.recording?.push({ kind: 'flush' });
     if (!this.encoder) return;
-    const enc = this.commandEncoder();
+    const enc = this.openEncoder();
     this.encoder = null;
     this.device.queue.submit([enc.finish()]);
   }

@@ -63,6 +63,7 @@ export function tensorFrom(
 
 /** Copy host data into an existing tensor (queued; ordered before later submits). */
 export function writeTensor(gpu: Gpu, t: Tensor, data: TypedData, elementOffset = 0): void {
+  if (gpu.capturing) throw new GpuError('validation', `writeTensor(${t.label}): host writes cannot be captured (write before Gpu.capture)`);
   gpu.flush(); // keep queue order: work recorded before this write runs before it
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const padded = bytes.byteLength % 4 ? new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4) : bytes;

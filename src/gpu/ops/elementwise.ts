@@ -48,5 +48,5 @@ export function copy(gpu: Gpu, dst: Tensor, src: Tensor): void {
   checkDistinct('copy', dst, src, 'dst and src');
   const bytes = Math.ceil(byteSize(src.shape, src.dtype) / 4) * 4;
   if (bytes === 0) return;
-  gpu.commandEncoder().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, bytes);
+  gpu.copyBuffer(src.buffer, 0, dst.buffer, 0, bytes);
 }

@@ -13,13 +13,12 @@ import commonCode from '../../../shaders/nf4_common.wgsl';
 import loadCode from '../../../shaders/nf4_gemm_load.wgsl';
 import coreCode from '../../../shaders/nf4_gemm_core.wgsl';
 import gemvCode from '../../../shaders/nf4_gemv.wgsl';
-import gemvVecCode from '../../../shaders/nf4_gemv_vec.wgsl';
 import { grid1d } from './grid';
 import { bindingLimit, nf4Bindings, offsetAlignment, rowChunks } from './nf4.chunks';
 import type { Nf4Weight } from './nf4';
 import { nf4MatmulBackwardMma, nf4MatmulMma, useMma } from './mma';
 import { loraUpSmall } from './lora';
-import { dummy } from './nf4.chunks';
+import { gemvSettings, gemvV2Rows, gemvVecRows, nf4GemvVec, type GemvLora } from './nf4.gemv';
 
 /** Tile shapes of nf4_gemm_core.wgsl: BM = BN = 16·TM, register block TM×TN per invocation. */
 const TILES = {
@@ -38,42 +37,9 @@ const GEMV_TPR = 64;
 /** Largest M that takes the GEMV path. */
 export const NF4_GEMV_MAX_M = 4;
 
-/** Vectorized GEMV (nf4_gemv_vec.wgsl): K % 32 == 0; R rows per workgroup, R·M ≤ 16. */
-const VEC_WG = 128;
-const vecCodes = new Map<string, string>(); // one string object per variant (pipeline cache key)
-export function gemvVecRows(M: number, N: number): number {
-  let R = 16;
-  while (R > 1 && (R * M > 16 || Math.ceil(N / R) < 256)) R /= 2;
-  return R;
-}
-/** The unrolled accumulation of nf4_gemv_vec.wgsl (see its ACCUMULATE comment). */
-function gemvVecBody(R: number, M: number): string {
-  const L: string[] = [];
-  for (let r = 0; r < R; r++) for (let m = 0; m < M; m++) L.push(`  var s${r}_${m} = 0.0;`);
-  L.push('  for (var c = t; c < kc; c += WG) {');
-  for (let r = 0; r < R; r++) {
-    L.push(`    let row${r} = min(row0 + ${r}u, p.N - 1u);`);
-    L.push(`    let w${r} = packed[row${r} * kc + c];`);
-    L.push(`    let sc${r} = block_scale((p.ebase + row${r} * p.K + c * 32u) >> 6u, dq);`);
-  }
-  for (let q = 0; q < 4; q++) for (let m = 0; m < M; m++) {
-    L.push(`    { let x0 = x[${m}u * kx + c * 8u + ${2 * q}u]; let x1 = x[${m}u * kx + c * 8u + ${2 * q + 1}u];`);
-    for (let r = 0; r < R; r++) L.push(`      s${r}_${m} = fma(dot8(w${r}[${q}], x0, x1), sc${r}, s${r}_${m});`);
-    L.push('    }');
-  }
-  L.push('  }');
-  for (let r = 0; r < R; r++) for (let m = 0; m < M; m++) L.push(`  red[${r * M + m}u * WG + t] = s${r}_${m};`);
-  return L.join('\n');
-}
-function vecCode(R: number, M: number): string {
-  const key = `${R},${M}`;
-  let c = vecCodes.get(key);
-  if (!c) vecCodes.set(key, (c = `const R: u32 = ${R}u;\nconst MM: u32 = ${M}u;\n` + gemvVecCode.replace('//@ACCUMULATE', gemvVecBody(R, M))));
-  return c;
-}
-
-/** LoRA term fused into the GEMV: y += scale · xa · Bᵀ (xa [M, r] already computed, B [N, r]). */
-export interface GemvLora { B: Tensor; xa: Tensor; scale: number }
+// The decode GEMVs live in nf4.gemv.ts; re-exported for callers of this module.
+export type { GemvLora };
+export { gemvVecRows, gemvV2Rows, gemvSettings };
 
 function checkBinding(gpu: Gpu, t: Tensor, op: string): void {
   if (t.buffer.size > bindingLimit(gpu))
@@ -117,11 +83,7 @@ export function nf4Matmul(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: { 
   for (const c of chunks(gpu, w, 'nf4Matmul')) {
     const wb = nf4Bindings(gpu, w, c.row0, c.rows);
     if (useVec) {
-      const R = gemvVecRows(M, c.rows);
-      const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, c.row0 * K, dq, lo ? lo.B.shape[1] : 0, { f: lo ? lo.scale : 0 }]));
-      const lb = lo ? [lo.B.buffer, lo.xa.buffer] : [dummy(gpu, 2).buffer, dummy(gpu, 3).buffer];
-      gpu.dispatch({ code: vecCode(R, M), constants: { WG: VEC_WG, LORA: lo ? 1 : 0 } },
-        [y.buffer, x.buffer, u, ...wb, ...lb], grid1d(gpu, Math.ceil(c.rows / R)));
+      nf4GemvVec(gpu, y, x, wb, c, K, dq === 1, acc === 1, lo);
     } else if (useGemv) {
       const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, c.row0 * K, dq]));
       gpu.dispatch({ code: GEMV_CODE, constants: { WG: GEMV_WG, TPR: GEMV_TPR, ALIGNED: aligned } },

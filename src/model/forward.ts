@@ -7,7 +7,7 @@ import type { Gpu } from '../gpu/core/context';
 import type { Tensor } from '../gpu/core/tensor';
 import { attentionForward } from '../gpu/ops/attention';
 import { copy } from '../gpu/ops/elementwise';
-import { LORA_SMALL_MAX_T, loraDownSmall, loraForward } from '../gpu/ops/lora';
+import { loraDownSmallMulti, loraForward, loraSmallApplies } from '../gpu/ops/lora';
 import { nf4Matmul } from '../gpu/ops/nf4';
 import { rmsnormForward } from '../gpu/ops/rmsnorm';
 import { ropeForward } from '../gpu/ops/rope';
@@ -32,25 +32,48 @@ export function dropoutSeed(seed: number, layer: number, t: Target): number {
   return (Math.imul(seed >>> 0, 0x9e3779b1) + layer * 131 + TARGETS.indexOf(t) * 7919) >>> 0;
 }
 
+/** Whether a module's forward at T tokens takes the decode path (xa GEMV, B term in the base GEMV epilogue). */
+function smallLora(base: LinearWeight, m: LoraModule | undefined, xa: Tensor | undefined, run: RunOptions, T: number, K: number): boolean {
+  const dropout = run.train ? (run.lora?.dropout ?? 0) : 0;
+  return !!(m && xa && run.lora && base.kind === 'nf4' && loraSmallApplies(T, K, dropout));
+}
+
 /** y [T,out] (+)= x·Wᵀ + scale·B(A(dropout(x))); saves xa [T,r] for the backward. */
 export function projForward(
   gpu: Gpu, y: Tensor, x: Tensor, base: LinearWeight, m: LoraModule | undefined, xa: Tensor | undefined,
   run: RunOptions, layer: number, t: Target, accumulate = false,
 ): void {
-  const T = x.shape[0];
-  const dropout = run.train ? (run.lora?.dropout ?? 0) : 0;
-  if (m && xa && run.lora && base.kind === 'nf4' && T <= LORA_SMALL_MAX_T && dropout === 0) {
-    // Decode: xa = x·Aᵀ as a GEMV, then the base GEMV adds scale·xa·Bᵀ in its epilogue.
-    loraDownSmall(gpu, rows(xa, T), x, m.A);
-    nf4Matmul(gpu, y, x, base.w, { accumulate, lora: { B: m.B, xa: rows(xa, T), scale: run.lora.scale } });
+  projGroupForward(gpu, [y], x, [base], [m], [xa], run, layer, [t], accumulate);
+}
+
+/**
+ * The modules of `ts` that read the same x (q/k/v, gate/up): y_i (+)= x·W_iᵀ + LoRA_i. At decode
+ * (smallLora for all) their xa GEMVs run as one dispatch (loraDownSmallMulti), then each base
+ * GEMV adds scale·xa_i·B_iᵀ in its epilogue.
+ */
+function projGroupForward(
+  gpu: Gpu, ys: Tensor[], x: Tensor, bases: LinearWeight[], ms: (LoraModule | undefined)[], xas: (Tensor | undefined)[],
+  run: RunOptions, layer: number, ts: Target[], accumulate = false,
+): void {
+  const T = x.shape[0], K = x.shape[1];
+  if (run.lora && ts.every((_, i) => smallLora(bases[i], ms[i], xas[i], run, T, K))) {
+    const lora = run.lora;
+    loraDownSmallMulti(gpu, xas.map((xa) => rows(xa!, T)), x, ms.map((m) => m!.A));
+    ts.forEach((_, i) => {
+      const b = bases[i];
+      if (b.kind === 'nf4') nf4Matmul(gpu, ys[i], x, b.w, { accumulate, lora: { B: ms[i]!.B, xa: rows(xas[i]!, T), scale: lora.scale } });
+    });
     return;
   }
-  linearForward(gpu, y, x, base, accumulate);
-  if (m && xa && run.lora) {
-    loraForward(gpu, y, rows(xa, T), x, m.A, m.B, {
-      scale: run.lora.scale, dropout: run.train ? run.lora.dropout : 0, seed: dropoutSeed(run.seed, layer, t),
-    });
-  }
+  ts.forEach((t, i) => {
+    const m = ms[i], xa = xas[i];
+    linearForward(gpu, ys[i], x, bases[i], accumulate);
+    if (m && xa && run.lora) {
+      loraForward(gpu, ys[i], rows(xa, T), x, m.A, m.B, {
+        scale: run.lora.scale, dropout: run.train ? run.lora.dropout : 0, seed: dropoutSeed(run.seed, layer, t),
+      });
+    }
+  });
 }
 
 /** One decoder layer: reads a.x, writes every saved activation and `out` [T,C]. */
@@ -77,19 +100,18 @@ export function layerForward(
   const x2 = v('x2'), xn2 = v('xn2'), g = v('g'), u = v('u'), h = v('h');
   const proj = (y: Tensor, xin: Tensor, t: Target, acc = false) =>
     projForward(gpu, y, xin, lw.proj[t], mods[t], a.xa[t], run, l, t, acc);
+  const group = (ys: Tensor[], xin: Tensor, ts: Target[]) =>
+    projGroupForward(gpu, ys, xin, ts.map((t) => lw.proj[t]), ts.map((t) => mods[t]), ts.map((t) => a.xa[t]), run, l, ts);
 
   rmsnormForward(gpu, xn1, rows(a.rstd1, T), x, lw.inputNorm, w.cfg.rmsNormEps);
-  proj(q, xn1, 'q_proj');
-  proj(k, xn1, 'k_proj');
-  proj(vv, xn1, 'v_proj');
+  group([q, k, vv], xn1, ['q_proj', 'k_proj', 'v_proj']);
   ropeForward(gpu, q, positions, w.invFreq, d.H, d.D);
   ropeForward(gpu, k, positions, w.invFreq, d.Hkv, d.D);
   attend(l, attn, lseView(a.lse, T), q, k, vv);
   copy(gpu, x2, x);
   proj(x2, attn, 'o_proj', true);
   rmsnormForward(gpu, xn2, rows(a.rstd2, T), x2, lw.postNorm, w.cfg.rmsNormEps);
-  proj(g, xn2, 'gate_proj');
-  proj(u, xn2, 'up_proj');
+  group([g, u], xn2, ['gate_proj', 'up_proj']);
   swigluForward(gpu, h, g, u);
   copy(gpu, out, x2);
   proj(out, h, 'down_proj', true);

@@ -9,7 +9,7 @@
 
 import type { Gpu } from '../core/context';
 import { check } from '../core/errors';
-import { numel, packUniform, type Tensor } from '../core/tensor';
+import { createTensor, numel, packUniform, type Tensor } from '../core/tensor';
 import xaCode from '../../../shaders/lora_xa.wgsl';
 import ybCode from '../../../shaders/lora_yb.wgsl';
 import { matmul, matmulDropout, type GemmDropout } from './matmul';
@@ -18,6 +18,11 @@ import { checkBindable, checkTensor } from './guards';
 
 /** Largest T that takes the small-M (GEMV) forward when dropout is off. */
 export const LORA_SMALL_MAX_T = 4;
+
+/** Whether the forward of T tokens with in_features K runs the small-M GEMVs (lora_xa.wgsl). */
+export function loraSmallApplies(T: number, K: number, dropout: number): boolean {
+  return T <= LORA_SMALL_MAX_T && K % 4 === 0 && dropout === 0;
+}
 
 export interface LoraOpts {
   scale: number; // lora_alpha / r
@@ -64,7 +69,7 @@ export function loraForward(
   const { T, K, N, r } = dims('loraForward', x, A, B, opts);
   checkTensor('loraForward', 'y', y, T * N);
   checkTensor('loraForward', 'xa', xa, T * r);
-  if (T <= LORA_SMALL_MAX_T && opts.dropout === 0 && !opts.tiled) {
+  if (loraSmallApplies(T, K, opts.dropout) && !opts.tiled) {
     loraDownSmall(gpu, xa, x, A);
     loraUpSmall(gpu, y, xa, B, opts.scale);
     return;
@@ -120,16 +125,42 @@ export function loraBackward(
 
 /** xa [T, r] = x [T, K] · Aᵀ for T ≤ LORA_SMALL_MAX_T (no dropout): a GEMV with r outputs. */
 export function loraDownSmall(gpu: Gpu, xa: Tensor, x: Tensor, A: Tensor): void {
+  loraDownSmallMulti(gpu, [xa], x, [A]);
+}
+
+const dummies = new WeakMap<Gpu, [Tensor, Tensor]>();
+/** Two distinct 16-byte tensors bound in the unused module slots of lora_xa.wgsl. */
+function dummyPair(gpu: Gpu): [Tensor, Tensor] {
+  let d = dummies.get(gpu);
+  if (!d) dummies.set(gpu, (d = [createTensor(gpu, [4], 'f32', 'lora.dummy0', true), createTensor(gpu, [4], 'f32', 'lora.dummy1', true)]));
+  return d;
+}
+
+/**
+ * xa_i [T, r] = x [T, K] · A_iᵀ for 1..3 modules reading the same x (q/k/v or gate/up at
+ * decode) in one dispatch; T ≤ LORA_SMALL_MAX_T, K % 4 == 0, the same r and K for all.
+ */
+export function loraDownSmallMulti(gpu: Gpu, xas: readonly Tensor[], x: Tensor, As: readonly Tensor[]): void {
   const op = 'loraDownSmall';
-  check(A.shape.length === 2, op, `A must be [r, K], got [${A.shape}]`);
-  const [r, K] = A.shape;
+  check(As.length >= 1 && As.length <= 3 && xas.length === As.length, op, `1..3 modules with one xa each, got ${As.length} A and ${xas.length} xa`);
+  check(As[0].shape.length === 2, op, `A must be [r, K], got [${As[0].shape}]`);
+  const [r, K] = As[0].shape;
+  check(K % 4 === 0, op, `K=${K} must be a multiple of 4`);
   const T = numel(x.shape) / K;
   check(Number.isInteger(T) && T >= 1 && T <= LORA_SMALL_MAX_T, op, `x [${x.shape}] must hold 1..${LORA_SMALL_MAX_T} rows of K=${K}`);
-  checkTensor(op, 'xa', xa, T * r);
-  checkTensor(op, 'A', A, r * K);
-  check(xa.buffer !== x.buffer && xa.buffer !== A.buffer, op, 'xa must not alias x or A');
-  checkBindable(gpu, op, xa, x, A);
-  gpu.dispatch({ code: xaCode, constants: { WG: 256 } }, [xa.buffer, x.buffer, gpu.uniform(packUniform([T, K, r])), A.buffer], [r]);
+  const bufs = new Set<GPUBuffer>([x.buffer]);
+  As.forEach((A, i) => {
+    checkTensor(op, `A[${i}]`, A, r * K);
+    checkTensor(op, `xa[${i}]`, xas[i], T * r);
+    check(!bufs.has(xas[i].buffer), op, `xa[${i}] must not alias x or another xa`);
+    bufs.add(xas[i].buffer);
+  });
+  for (const A of As) check(!xas.some((xa) => xa.buffer === A.buffer), op, 'xa must not alias an A');
+  checkBindable(gpu, op, x, ...xas, ...As);
+  const [d0, d1] = dummyPair(gpu);
+  const xaB = [xas[0].buffer, xas[1]?.buffer ?? d0.buffer, xas[2]?.buffer ?? d1.buffer];
+  const aB = [As[0].buffer, As[1]?.buffer ?? As[0].buffer, As[2]?.buffer ?? As[0].buffer];
+  gpu.dispatch({ code: xaCode, constants: { WG: 256 } }, [...xaB, x.buffer, gpu.uniform(packUniform([T, K, r])), ...aB], [r, As.length]);
 }
 
 /** y [T, N] += scale · xa [T, r] · Bᵀ (B [N, r]): one invocation per output column. */

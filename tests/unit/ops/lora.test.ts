@@ -4,7 +4,7 @@
 // rounded to f32 between them. FD tolerance 1e-7: y is linear in each of x, A, B separately, so
 // central differences are exact up to f64 cancellation (h = 1e-5 → ~1e-10 relative).
 import { describe, expect, it } from 'vitest';
-import { loraBackward, loraForward } from '../../../src/gpu/ops/lora';
+import { loraBackward, loraDownSmallMulti, loraForward } from '../../../src/gpu/ops/lora';
 import { loraBackwardRef, loraForwardRef, type LoraRefOpts } from '../../../src/gpu/ops/lora.ref';
 import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
 import { Rng } from '../../../src/util/rng';
@@ -98,5 +98,35 @@ describe('lora', () => {
     expect(() => loraForward(gpu, createTensor(gpu, [4, 4]), createTensor(gpu, [4, 2]), x, A, B, o)).toThrow(/loraForward.*y/);
     expect(() => loraForward(gpu, createTensor(gpu, [4, 5]), createTensor(gpu, [4, 2]), x, A, createTensor(gpu, [5, 3]), o)).toThrow(/rank/);
     expect(() => loraForward(gpu, createTensor(gpu, [4, 5]), createTensor(gpu, [4, 2]), x, A, B, { ...o, dropout: 1 })).toThrow(/dropout/);
+  });
+
+  // Decode (T ≤ 4): xa of up to three modules that share x in one dispatch (q/k/v, gate/up),
+  // each equal to the reference's xa; K = 4 (one vec4) to 700 (several per invocation).
+  it.each([[1, 4, 16, 3], [2, 36, 3, 2], [3, 700, 8, 1], [4, 128, 16, 3]] as const)('loraDownSmallMulti T=%i K=%i r=%i modules=%i on both devices', async (T, K, r, n) => {
+    for (const dev of [{}, { f16: false, subgroups: false }]) {
+      const gpu = await testGpu(dev);
+      const rng = new Rng(T * 100 + K + r + n);
+      const x = rng.floats(T * K);
+      const As = Array.from({ length: n }, () => rng.floats(r * K));
+      const xas = As.map(() => createTensor(gpu, [T, r]));
+      loraDownSmallMulti(gpu, xas, tensorFrom(gpu, x, [T, K]), As.map((A) => tensorFrom(gpu, A, [r, K])));
+      for (let i = 0; i < n; i++) {
+        const want = new Float64Array(T * r);
+        loraForwardRef(new Float64Array(T), want, x, As[i], new Float64Array(r), { T, K, N: 1, r, scale: 1, dropout: 0, seed: 0 });
+        expectClose(await readF32(gpu, xas[i]), want, 1e-5, `xa[${i}]`);
+      }
+    }
+  });
+
+  it('loraDownSmallMulti refuses mismatched modules before dispatch', async () => {
+    const gpu = await testGpu();
+    const t = (shape: number[]) => createTensor(gpu, shape);
+    const x = t([1, 8]);
+    expect(() => loraDownSmallMulti(gpu, [t([1, 2])], x, [t([2, 8]), t([2, 8])])).toThrow(/1..3 modules/);
+    expect(() => loraDownSmallMulti(gpu, [t([1, 2]), t([1, 2])], x, [t([2, 8]), t([3, 8])])).toThrow(/A\[1\]/);
+    expect(() => loraDownSmallMulti(gpu, [t([1, 2])], t([1, 6]), [t([2, 6])])).toThrow(/multiple of 4/);
+    const xa = t([1, 2]);
+    expect(() => loraDownSmallMulti(gpu, [xa, xa], x, [t([2, 8]), t([2, 8])])).toThrow(/must not alias/);
+    await gpu.sync();
   });
 });

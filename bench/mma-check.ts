@@ -4,7 +4,9 @@
 // can only emulate the builtins). Self-contained: bundle it like bench/run.ts (README.md) and run
 //   node .gpu/mma.mjs [--out FILE] [--quick | --speed]
 // --speed: the correctness cases, then only the 8B training shapes (M = 512, 2048) timed for the
-// f32 path and the automatic plan of both NF4 kernels ('staged', 'pipe'), no plan sweep.
+// f32 path and the automatic plan of the NF4 kernels ('staged', 'pipe', 'v3'), plus 'v3' tile
+// variants (V3_VARIANTS, each checked against the f32 path) and the v3 split-K factor halved /
+// doubled; no other plan sweep.
 // Steps: adapter report; a probe of the WGSL syntax/uniformity rules; compilation of every kernel
 // variant (messages printed); small odd shapes against the f64 reference (nf4MatmulRef /
 // nf4MatmulBackwardRef, matmul16Ref / matmul16BackwardRef), with forced split-K; Llama shapes
@@ -21,7 +23,7 @@ import { nf4Matmul, nf4MatmulBackward, nf4Quantize, nf4Upload, type Nf4Weight } 
 import { nf4MatmulBackwardRef, nf4MatmulRef, nf4QuantizeRef } from '../src/gpu/ops/nf4.ref';
 import {
   MMA_SPLIT, MMA_TILES, matmul16BackwardMma, matmul16Mma, mmaSettings, mmaSource, mmaUnsupportedReason, nf4MatmulBackwardMma,
-  nf4MatmulMma, pickMmaPlan, pickMmaTile, useMma, type MmaKernel, type MmaPlan,
+  nf4MatmulMma, pickMmaPlan, pickMmaTile, useMma, V3_TILES, type MmaKernel, type MmaPlan,
 } from '../src/gpu/ops/mma';
 import { pickTile } from '../src/gpu/ops/nf4.matmul';
 import { matmul16, matmul16Backward, weight16Upload, type Weight16 } from '../src/gpu/ops/w16';
@@ -33,7 +35,15 @@ const args = process.argv.slice(2);
 const outFile = args.includes('--out') ? args[args.indexOf('--out') + 1] : process.env.OUT ? `${process.env.OUT}/mma-check.json` : 'mma-check.json';
 const quick = args.includes('--quick');
 const speed = args.includes('--speed');
-const KERNELS: MmaKernel[] = ['staged', 'pipe'];
+const KERNELS: MmaKernel[] = ['staged', 'pipe', 'v3'];
+/** v3 configurations of the 128 plan tile timed in --speed (the first is V3_TILES[128] as committed). */
+const V3_DEFAULT = { ...V3_TILES[128] };
+const V3_VARIANTS: Record<string, typeof V3_DEFAULT> = {
+  'v3:128x128/w64x64/k32': V3_DEFAULT,
+  'v3:128x128/w64x64/k16': { bm: 128, bn: 128, bk: 16, wm: 64, wn: 64 },
+  'v3:128x128/w32x64/k16': { bm: 128, bn: 128, bk: 16, wm: 32, wn: 64 },
+  'v3:128x256/w64x64/k16': { bm: 128, bn: 256, bk: 16, wm: 64, wn: 64 },
+};
 const TOL = 4e-3;
 const report: Record<string, unknown> = { time: new Date().toISOString() };
 const log = (...a: unknown[]) => console.log(...a);
@@ -166,7 +176,17 @@ async function main() {
   const pipeCompile: Record<string, string[]> = {};
   for (const tile of [64, 128] as const)
     for (const bwd of [false, true]) pipeCompile[`nf4pipe${tile}${bwd ? 'bwd' : 'fwd'}`] = await compileMessages(gpu, mmaSource(tile, bwd, 'nf4', 'pipe'), {});
-  report.compile = { ...compile, ...pipeCompile };
+  const v3Compile: Record<string, string[]> = {};
+  for (const bwd of [false, true]) v3Compile[`nf4v3-64${bwd ? 'bwd' : 'fwd'}`] = await compileMessages(gpu, mmaSource(64, bwd, 'nf4', 'v3'), {});
+  for (const [name, cfg] of Object.entries(V3_VARIANTS)) {
+    V3_TILES[128] = cfg;
+    for (const bwd of [false, true]) v3Compile[`${name}${bwd ? 'bwd' : 'fwd'}`] = await compileMessages(gpu, mmaSource(128, bwd, 'nf4', 'v3'), {});
+  }
+  V3_TILES[128] = V3_DEFAULT;
+  for (const name of Object.keys(V3_VARIANTS)) {
+    if (v3Compile[`${name}fwd`].length || v3Compile[`${name}bwd`].length) { log(`dropping ${name}: compilation failed`); delete V3_VARIANTS[name]; }
+  }
+  report.compile = { ...compile, ...pipeCompile, ...v3Compile };
   log('compile:', JSON.stringify(report.compile, null, 1));
   save();
   if (Object.values(compile).some((m) => m.length)) { log('kernel compilation failed; stopping'); return; }
@@ -174,6 +194,11 @@ async function main() {
     log('pipe kernel compilation failed: checking the staged kernel only');
     mmaSettings.kernel = 'staged';
     KERNELS.splice(KERNELS.indexOf('pipe'), 1);
+  }
+  if (v3Compile['nf4v3-64fwd'].length || v3Compile['nf4v3-64bwd'].length || !V3_VARIANTS['v3:128x128/w64x64/k32']) {
+    log('v3 kernel compilation failed: not checking it');
+    KERNELS.splice(KERNELS.indexOf('v3'), 1);
+    for (const name of Object.keys(V3_VARIANTS)) delete V3_VARIANTS[name];
   }
   if (reason) {
     log(`routing would not use mma here (${reason}); forcing it for the check`);
@@ -206,6 +231,30 @@ async function main() {
       }
     }
   }
+  // v3 variants of the 128 plan tile at odd shapes (tile 128 forced; split 1 and 3, accumulate)
+  for (const [name, cfg] of Object.entries(V3_VARIANTS)) {
+    V3_TILES[128] = cfg;
+    for (const [M, N, K] of [[37, 200, 264], [300, 520, 136], [130, 65, 96]]) {
+      const rng = new Rng(M * 13 + N + K);
+      const h = nf4QuantizeRef(rng.floats(N * K), N, K, { doubleQuant: true });
+      const w = nf4Upload(gpu, h);
+      const x = rng.floats(M * K), dy = rng.floats(M * N), y0 = rng.floats(M * N), dx0 = rng.floats(M * K);
+      for (const split of [1, 3]) {
+        const o = { accumulate: true, tile: 128 as const, split, kernel: 'v3' as const };
+        const y = tensorFrom(gpu, y0, [M, N]);
+        nf4MatmulMma(gpu, y, tensorFrom(gpu, x, [M, K]), w, o);
+        const wy = Float64Array.from(y0); nf4MatmulRef(wy, x, h, M, true);
+        const dx = tensorFrom(gpu, dx0, [M, K]);
+        nf4MatmulBackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, o);
+        const wdx = Float64Array.from(dx0); nf4MatmulBackwardRef(wdx, dy, h, M, true);
+        const ef = relErr(await readF32(gpu, y), wy), eb = relErr(await readF32(gpu, dx), wdx);
+        const row = { kind: 'nf4', kernel: name, M, N, K, dq: true, accumulate: true, split, fwd: ef, bwd: eb, ok: ef.max < TOL && eb.max < TOL };
+        small.push(row);
+        log('small', JSON.stringify(row));
+      }
+    }
+  }
+  V3_TILES[128] = V3_DEFAULT;
   // 16-bit weights: bf16 and f16, |w| ~ 0.05; bf16 also at 1e6 (beyond f16) and 1e-7 (f16 subnormal)
   for (const [M, N, K] of SMALL) {
     for (const [format, mag] of [['bf16', 0.05], ['f16', 0.05], ['bf16', 1e6], ['bf16', 1e-7]] as [Format16, number][]) {
@@ -229,7 +278,7 @@ async function main() {
     }
   }
   report.small = small;
-  mmaSettings.kernel = KERNELS[KERNELS.length - 1];
+  mmaSettings.kernel = KERNELS.includes('pipe') ? 'pipe' : KERNELS[KERNELS.length - 1]; // the committed default
   save();
 
   // 4. Llama shapes (NF4) and lm_head (bf16 [128256, 4096]) vs the f32 GPU path, and timing
@@ -262,33 +311,56 @@ async function main() {
       kind, M, N, K, auto: { fwd: useMma(gpu, M, N, undefined, K), bwd: useMma(gpu, M, K, undefined, N) },
       plans: { f32: [pickTile(M, N), pickTile(M, K)], old: [pickMmaTile(M, N), pickMmaTile(M, K)], auto: [pickMmaPlan(M, N, K), pickMmaPlan(M, K, N)] },
     };
+    let ok0 = true;
     record(gpu, 'bwd', dx32, dyTiny, w, null); record(gpu, 'bwd', dx16, dyTiny, w, 'auto');
     row.bwdTinyErr = relErr(await readF32(gpu, dx16), await readF32(gpu, dx32));
     if (speed && 'nf4' in w) {
       record(gpu, 'bwd', dx16, dyTiny, w, 'auto', false, 'staged');
       row.bwdTinyErrStaged = relErr(await readF32(gpu, dx16), await readF32(gpu, dx32));
+      if (KERNELS.includes('v3')) {
+        record(gpu, 'bwd', dx16, dyTiny, w, 'auto', false, 'v3');
+        row.bwdTinyErrV3 = relErr(await readF32(gpu, dx16), await readF32(gpu, dx32));
+        ok0 &&= (row.bwdTinyErrV3 as { max: number }).max < TOL;
+      }
     }
     const flop = 2 * M * N * K;
     const reps = Math.max(3, Math.min(50, Math.round(2e12 / flop)));
-    let ok = (row.bwdTinyErr as { max: number }).max < TOL;
+    let ok = ok0 && (row.bwdTinyErr as { max: number }).max < TOL;
     for (const [dir, out, o16, inp, NO, R] of [['fwd', y32, y16, x, N, K], ['bwd', dx32, dx16, dy, K, N]] as const) {
       const t32 = await gpuTimeMs(gpu, () => record(gpu, dir, out, inp, w, null), reps);
       const ref = await readF32(gpu, out);
       const tf: Record<string, number> = { f32: flop / t32.ms / 1e9 };
       const err: Record<string, number> = {};
       const old: MmaPlan = { tile: pickMmaTile(M, NO), split: 1 };
-      const cands: [string, MmaPlan | 'auto', MmaKernel?][] = speed ? KERNELS.map((k) => [k, 'auto', k]) : [['auto', 'auto'], ['old', old],
+      const cands: [string, MmaPlan | 'auto', MmaKernel?, typeof V3_DEFAULT?][] = speed ? KERNELS.map((k) => [k, 'auto', k]) : [['auto', 'auto'], ['old', old],
         ...PLANS.filter((p) => R / p.split >= 256).map((p) => [`${p.tile}/${p.split}`, p] as [string, MmaPlan])];
-      for (const [name, plan, kernel] of cands) {
+      if (speed && 'nf4' in w) {
+        for (const [name, cfg] of Object.entries(V3_VARIANTS)) if (cfg !== V3_DEFAULT) cands.push([name, 'auto', 'v3', cfg]);
+        const ap = pickMmaPlan(M, NO, R);
+        if (KERNELS.includes('v3') && ap.tile === 128) {
+          if (ap.split > 1) cands.push([`v3 split ${ap.split / 2}`, { tile: 128, split: ap.split / 2 }, 'v3']);
+          if (R / (2 * ap.split) >= 256) cands.push([`v3 split ${2 * ap.split}`, { tile: 128, split: 2 * ap.split }, 'v3']);
+        }
+      }
+      const nan = new Float32Array(M * NO).fill(NaN);
+      for (const [name, plan, kernel, cfg] of cands) {
+        V3_TILES[128] = cfg ?? V3_DEFAULT;
+        gpu.device.queue.writeBuffer(o16.buffer, 0, nan); // a candidate that writes nothing fails its check
         const tv = await gpuTimeMs(gpu, () => record(gpu, dir, o16, inp, w, plan, false, kernel), reps);
         tf[name] = flop / tv.ms / 1e9;
         err[name] = relErr(await readF32(gpu, o16), ref).max;
         ok &&= err[name] < TOL;
       }
+      V3_TILES[128] = V3_DEFAULT;
       // accumulate through the automatic plan: out = ref + ref
       record(gpu, dir, o16, inp, w, 'auto'); record(gpu, dir, o16, inp, w, 'auto', true);
       err.autoAccumulate = relErr(await readF32(gpu, o16), ref.map((v) => 2 * v)).max;
       ok &&= err.autoAccumulate < TOL;
+      if (speed && KERNELS.includes('v3')) {
+        record(gpu, dir, o16, inp, w, 'auto', false, 'v3'); record(gpu, dir, o16, inp, w, 'auto', true, 'v3');
+        err.v3Accumulate = relErr(await readF32(gpu, o16), ref.map((v) => 2 * v)).max;
+        ok &&= err.v3Accumulate < TOL;
+      }
       row[`${dir}Tflops`] = tf;
       row[`${dir}Err`] = err;
       row[`${dir}Timing`] = t32.timing;
@@ -297,8 +369,9 @@ async function main() {
     large.push(row);
     log('large', JSON.stringify(row));
     if (speed) {
-      const f = (d: Dir) => { const tf = row[`${d}Tflops`] as Record<string, number>, e = row[`${d}Err`] as Record<string, number>; return KERNELS.map((k) => `${k} ${tf[k].toFixed(1)} (${e[k].toExponential(1)})`).join(' '); };
-      log(`SPEED ${M}x${N}x${K} fwd f32 ${(row.fwdTflops as Record<string, number>).f32.toFixed(1)} ${f('fwd')} | bwd f32 ${(row.bwdTflops as Record<string, number>).f32.toFixed(1)} ${f('bwd')}`);
+      const f = (d: Dir) => { const tf = row[`${d}Tflops`] as Record<string, number>, e = row[`${d}Err`] as Record<string, number>; return Object.keys(e).filter((k) => k in tf).map((k) => `${k} ${tf[k].toFixed(1)} (${e[k].toExponential(1)})`).join(' '); };
+      log(`SPEED ${M}x${N}x${K} fwd f32 ${(row.fwdTflops as Record<string, number>).f32.toFixed(1)} ${f('fwd')}`);
+      log(`SPEED ${M}x${N}x${K} bwd f32 ${(row.bwdTflops as Record<string, number>).f32.toFixed(1)} ${f('bwd')}`);
     }
     const wt = 'nf4' in w ? [w.nf4.packed, w.nf4.absmax, ...(w.nf4.codes ? [w.nf4.codes] : []), ...(w.nf4.meta ? [w.nf4.meta] : [])] : [];
     for (const t of [x, dy, dyTiny, y32, y16, dx32, dx16, ...wt]) destroyTensor(gpu, t);

@@ -28,6 +28,7 @@ import scaleCode from '../../../shaders/nf4_mma_scale.wgsl';
 import reduceCode from '../../../shaders/nf4_mma_reduce.wgsl';
 import pipeCode from '../../../shaders/nf4_mma_pipe.wgsl';
 import halfCode from '../../../shaders/nf4_mma_half.wgsl';
+import v3Code from '../../../shaders/nf4_mma_v3.wgsl';
 import w16CommonCode from '../../../shaders/w16_common.wgsl';
 import w16LoadCode from '../../../shaders/w16_mma_load.wgsl';
 import w16PeakCode from '../../../shaders/w16_mma_peak.wgsl';
@@ -56,9 +57,11 @@ export const mmaSettings: { enabled: boolean; diagnosticOff: boolean; skipDevice
  * NF4 kernel: 'pipe' (nf4_mma_pipe.wgsl: x/dy converted to f16 once per call by
  * nf4_mma_half.wgsl, vec4 loads, byte-table decode, double-buffered tiles with the next step's
  * loads in flight during the MMAs; K % 8 == 0) or 'staged' (nf4_mma_core.wgsl + nf4_mma_load.wgsl:
- * f32 → f16 staging every step behind two barriers; any K, and the 16-bit weights).
+ * f32 → f16 staging every step behind two barriers; any K, and the 16-bit weights) or 'v3'
+ * (nf4_mma_v3.wgsl: the pipe kernel with V3_TILES — deeper steps, 64×64 per subgroup — and the
+ * double-quant code book in workgroup memory; same operands and order, K % 8 == 0).
  */
-export type MmaKernel = 'pipe' | 'staged';
+export type MmaKernel = 'pipe' | 'staged' | 'v3';
 
 interface MmaTile { bm: number; bn: number; bk: number; wm: number; wn: number }
 /**
@@ -72,6 +75,22 @@ export const MMA_TILES: Record<MmaTileSize, MmaTile> = {
   64: { bm: 64, bn: 64, bk: 16, wm: 32, wn: 32 },
 };
 export type MmaTileSize = 64 | 128;
+
+/**
+ * Tiles of the 'v3' kernel per plan tile size (the plan, split-K and routing count 128×128 /
+ * 64×64 output tiles as for the other kernels; bm × bn may differ, the grid follows it).
+ * Mutable so that bench/mma-check.ts can time variants in one device run (each variant is its
+ * own cached source). bench/NOTES.md "v8".
+ */
+export const V3_TILES: Record<MmaTileSize, MmaTile> = {
+  128: { bm: 128, bn: 128, bk: 32, wm: 64, wn: 64 },
+  64: { bm: 64, bn: 64, bk: 32, wm: 32, wn: 32 },
+};
+
+/** The tile of a kernel at a plan tile size. */
+export function kernelTile(tile: MmaTileSize, kernel: MmaKernel): MmaTile {
+  return kernel === 'v3' ? V3_TILES[tile] : MMA_TILES[tile];
+}
 
 export function pickMmaTile(M: number, NO: number): MmaTileSize {
   return Math.ceil(M / 128) * Math.ceil(NO / 128) >= MMA_SPLIT.wave ? 128 : 64;
@@ -159,7 +178,7 @@ const DIAG_OFF = 'diagnostic(off, chromium_experimental.subgroup_matrix_uniformi
  * The straight-line parts of the kernel for a FM×FN block of 16×16 matrices per subgroup
  * (generated: arrays of subgroup matrices indexed in loops risk living in local memory).
  */
-function generated(t: MmaTile, bwd: boolean, pipe: boolean): Record<'ACC_DECL' | 'MMA_STEP' | 'EPILOGUE', string> {
+function generated(t: MmaTile, bwd: boolean, pipe: boolean): Record<'ACC_DECL' | 'MMA_STEP' | 'EPILOGUE' | 'STAGE_DECL', string> {
   const FM = t.wm / 16, FN = t.wn / 16;
   // the pipelined kernel reads the current half of its double-buffered tiles (offsets ab, bb)
   const ab = pipe ? ' + ab' : '', bb = pipe ? ' + bb' : '';
@@ -179,7 +198,28 @@ function generated(t: MmaTile, bwd: boolean, pipe: boolean): Record<'ACC_DECL' |
       epi.push(`write_tile(acc_${i}_${j}, ${i}u, ${j}u, sg, lane, sgsize, wm, wn, m0, c0, zoff);`);
     }
   }
-  return { ACC_DECL: decl.join('\n  '), MMA_STEP: step.join('\n      '), EPILOGUE: epi.join('\n  ') };
+  return { ACC_DECL: decl.join('\n  '), MMA_STEP: step.join('\n      '), EPILOGUE: epi.join('\n  '), STAGE_DECL: stageDecl(t) };
+}
+
+/**
+ * v3: registers of one step's global loads (PA vec4 of H, PB words with their scales) as a
+ * struct of named fields, and straight-line fetch / stage_store (no arrays indexed in loops).
+ */
+function stageDecl(t: MmaTile): string {
+  const wg = 32 * (t.bm / t.wm) * (t.bn / t.wn);
+  const pa = (t.bm * t.bk) / 8 / wg, pb = (t.bn * t.bk) / 8 / wg;
+  if (!Number.isInteger(pa) || !Number.isInteger(pb) || pa < 1 || pb < 1) return ''; // const_assert in the shader reports it
+  const a = Array.from({ length: pa }, (_, i) => i), b = Array.from({ length: pb }, (_, i) => i);
+  return [
+    `struct Stage { ${[...a.map((i) => `a${i}: vec4<u32>`), ...b.map((i) => `w${i}: vec2<u32>`)].join(', ')} }`,
+    'fn fetch(t: u32, r0: u32, m0: u32, c0: u32) -> Stage {',
+    `  return Stage(${[...a.map((i) => `fetch_a(t + ${i * wg}u, r0, m0)`), ...b.map((i) => `fetch_w(t + ${i * wg}u, r0, c0)`)].join(', ')});`,
+    '}',
+    'fn stage_store(t: u32, st: Stage, buf: u32) {',
+    ...a.map((i) => `  store_a(t + ${i * wg}u, st.a${i}, buf);`),
+    ...b.map((i) => `  store_w(t + ${i * wg}u, st.w${i}, buf);`),
+    '}',
+  ].join('\n');
 }
 
 /** Weight formats of the loader: NF4 (nf4_mma_load.wgsl) or bf16/f16 (w16_mma_load.wgsl). */
@@ -188,13 +228,14 @@ export type MmaWeightKind = 'nf4' | 'w16';
 /** WGSL source of one tile shape, direction and weight kind (the same string object per variant, for the pipeline cache). */
 const sources = new Map<string, string>();
 export function mmaSource(tile: MmaTileSize, bwd: boolean, kind: MmaWeightKind = 'nf4', kernel: MmaKernel = 'staged'): string {
-  const t = MMA_TILES[tile];
-  const pipe = kind === 'nf4' && kernel === 'pipe';
-  const key = `${t.bm}|${t.bn}|${t.bk}|${t.wm}|${t.wn}|${bwd}|${kind}|${pipe}|${mmaSettings.diagnosticOff}`;
+  const k = kind === 'nf4' ? kernel : 'staged';
+  const t = kernelTile(tile, k);
+  const pipe = k !== 'staged';
+  const key = `${t.bm}|${t.bn}|${t.bk}|${t.wm}|${t.wn}|${bwd}|${kind}|${k}|${mmaSettings.diagnosticOff}`;
   let s = sources.get(key);
   if (!s) {
     const gen = generated(t, bwd, pipe);
-    const core = (pipe ? pipeCode : coreCode).replace(/\/\/@(ACC_DECL|MMA_STEP|EPILOGUE)/g, (_, k: keyof typeof gen) => gen[k]);
+    const core = (k === 'v3' ? v3Code : pipe ? pipeCode : coreCode).replace(/\/\/@(ACC_DECL|MMA_STEP|EPILOGUE|STAGE_DECL)/g, (_, n: keyof typeof gen) => gen[n]);
     s = ENABLES + (mmaSettings.diagnosticOff ? DIAG_OFF : '') +
       `const BM = ${t.bm}u; const BN = ${t.bn}u; const BK = ${t.bk}u; const WM = ${t.wm}u; const WN = ${t.wn}u; const BWD = ${bwd};\n` +
       core + (pipe ? commonCode : kind === 'nf4' ? loadCode + commonCode : w16LoadCode + w16CommonCode);
@@ -256,12 +297,12 @@ function plan(opts: MmaOptions, M: number, NO: number, R: number): MmaPlan {
 
 /** One GEMM dispatch of nf4_mma_core.wgsl: O [M, ldo] at o0 (+)= A [M, lda] at a0 · B [R, NO]. */
 interface Gemm {
-  code: string; aligned: number | null; O: Tensor; A: Tensor; sc: Tensor; weight: Binding[]; // aligned null: no ALIGNED override (pipe)
+  kernel: MmaKernel; code: string; aligned: number | null; O: Tensor; A: Tensor; sc: Tensor; weight: Binding[]; // aligned null: no ALIGNED override (pipe)
   M: number; NO: number; R: number; acc: number; ldo: number; o0: number; lda: number; a0: number;
   wk: number; wrows: number; ebase: number; wflags: number;
 }
 function gemm(gpu: Gpu, g: Gemm, p: MmaPlan, opts: MmaOptions): void {
-  const t = MMA_TILES[p.tile];
+  const t = kernelTile(p.tile, g.kernel);
   // split-K: whole BK steps per split; the partials [S, M, NO] must fit one binding
   let rsplit = Math.ceil(Math.ceil(g.R / p.split) / t.bk) * t.bk;
   let S = Math.ceil(g.R / rsplit);
@@ -288,21 +329,27 @@ function nf4Chunks(gpu: Gpu, w: Nf4Weight, op: string) {
   return rowChunks(w.rows, w.cols, 0.5, bindingLimit(gpu), 2 * offsetAlignment(gpu), op);
 }
 
-/** Whether this call takes nf4_mma_pipe.wgsl: the kernel setting (or option), K % 8 == 0, chunk starts % 8 == 0. */
-function pipeOk(opts: MmaOptions, K: number, chunks: { row0: number }[]): boolean {
-  return (opts.kernel ?? mmaSettings.kernel) === 'pipe' && K % 8 === 0 && chunks.every((c) => c.row0 % 8 === 0);
+/**
+ * The NF4 kernel of this call: the setting (or option); 'pipe' and 'v3' (f16 H from
+ * nf4_mma_half.wgsl) need K % 8 == 0 and chunk starts % 8 == 0, else 'staged'.
+ */
+function nf4Kernel(opts: MmaOptions, K: number, chunks: { row0: number }[]): MmaKernel {
+  const k = opts.kernel ?? mmaSettings.kernel;
+  return k !== 'staged' && K % 8 === 0 && chunks.every((c) => c.row0 % 8 === 0) ? k : 'staged';
 }
 
 /** y [M, N] (+)= x [M, K] · Wᵀ on tensor cores (shapes already checked by nf4Matmul). */
 export function nf4MatmulMma(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: MmaOptions = {}): void {
   const N = w.rows, K = w.cols, M = x.shape[0];
   const chunks = nf4Chunks(gpu, w, 'nf4Matmul');
-  const half = pipeOk(opts, K, chunks) ? rowScaleHalf(gpu, x, M, K) : null;
+  let kernel = nf4Kernel(opts, K, chunks);
+  const half = kernel !== 'staged' ? rowScaleHalf(gpu, x, M, K) : null;
+  if (!half) kernel = 'staged';
   const sc = half ? half.sc : rowScale(gpu, x, M, K);
   for (const c of chunks) {
     const p = plan(opts, M, c.rows, K);
     gemm(gpu, {
-      code: mmaSource(p.tile, false, 'nf4', half ? 'pipe' : 'staged'), aligned: half ? null : K % 8 === 0 ? 1 : 0,
+      kernel, code: mmaSource(p.tile, false, 'nf4', kernel), aligned: half ? null : K % 8 === 0 ? 1 : 0,
       O: y, A: half ? half.h : x, sc, weight: nf4Bindings(gpu, w, c.row0, c.rows),
       M, NO: c.rows, R: K, acc: opts.accumulate ? 1 : 0, ldo: N, o0: c.row0, lda: half ? half.ldh : K, a0: 0,
       wk: K, wrows: c.rows, ebase: c.row0 * K, wflags: w.doubleQuant ? 1 : 0,
@@ -314,12 +361,14 @@ export function nf4MatmulMma(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts:
 export function nf4MatmulBackwardMma(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight, opts: MmaOptions = {}): void {
   const N = w.rows, K = w.cols, M = dy.shape[0];
   const chunks = nf4Chunks(gpu, w, 'nf4MatmulBackward');
-  const half = pipeOk(opts, K, chunks) ? rowScaleHalf(gpu, dy, M, N) : null;
+  let kernel = nf4Kernel(opts, K, chunks);
+  const half = kernel !== 'staged' ? rowScaleHalf(gpu, dy, M, N) : null;
+  if (!half) kernel = 'staged';
   const sc = half ? half.sc : rowScale(gpu, dy, M, N);
   chunks.forEach((c, i) => {
     const p = plan(opts, M, K, c.rows);
     gemm(gpu, {
-      code: mmaSource(p.tile, true, 'nf4', half ? 'pipe' : 'staged'), aligned: half ? null : K % 8 === 0 ? 1 : 0,
+      kernel, code: mmaSource(p.tile, true, 'nf4', kernel), aligned: half ? null : K % 8 === 0 ? 1 : 0,
       O: dx, A: half ? half.h : dy, sc, weight: nf4Bindings(gpu, w, c.row0, c.rows),
       M, NO: K, R: c.rows, acc: i > 0 || opts.accumulate ? 1 : 0, ldo: K, o0: 0, lda: half ? half.ldh : N, a0: c.row0,
       wk: K, wrows: c.rows, ebase: c.row0 * K, wflags: w.doubleQuant ? 1 : 0,
@@ -365,7 +414,7 @@ export function matmul16Mma(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: M
   for (const c of w16Chunks(gpu, w, 'matmul16')) {
     const p = plan(opts, M, c.rows, K);
     gemm(gpu, {
-      code: mmaSource(p.tile, false, 'w16'), aligned: K % 2 === 0 ? 1 : 0, O: y, A: x, sc, weight: [w16Slice(w, c.row0, c.rows), peak.buffer],
+      kernel: 'staged', code: mmaSource(p.tile, false, 'w16'), aligned: K % 2 === 0 ? 1 : 0, O: y, A: x, sc, weight: [w16Slice(w, c.row0, c.rows), peak.buffer],
       M, NO: c.rows, R: K, acc: opts.accumulate ? 1 : 0, ldo: N, o0: c.row0, lda: K, a0: 0,
       wk: K, wrows: c.rows, ebase: 0, wflags: w.format === 'f16' ? 1 : 0,
     }, p, opts);
@@ -380,7 +429,7 @@ export function matmul16BackwardMma(gpu: Gpu, dx: Tensor, dy: Tensor, w: Weight1
   w16Chunks(gpu, w, 'matmul16Backward').forEach((c, i) => {
     const p = plan(opts, M, K, c.rows);
     gemm(gpu, {
-      code: mmaSource(p.tile, true, 'w16'), aligned: K % 2 === 0 ? 1 : 0, O: dx, A: dy, sc, weight: [w16Slice(w, c.row0, c.rows), peak.buffer],
+      kernel: 'staged', code: mmaSource(p.tile, true, 'w16'), aligned: K % 2 === 0 ? 1 : 0, O: dx, A: dy, sc, weight: [w16Slice(w, c.row0, c.rows), peak.buffer],
       M, NO: K, R: c.rows, acc: i > 0 || opts.accumulate ? 1 : 0, ldo: K, o0: 0, lda: N, a0: c.row0,
       wk: K, wrows: c.rows, ebase: 0, wflags: w.format === 'f16' ? 1 : 0,
     }, p, opts);

@@ -1,4 +1,4 @@
-// Tensor-core (subgroup-matrix) NF4 (both kernels: staged and pipe) and 16-bit (bf16/f16) matmuls, src/gpu/ops/mma.ts. The software adapter has no
+// Tensor-core (subgroup-matrix) NF4 (all kernels: staged, pipe, v3) and 16-bit (bf16/f16) matmuls, src/gpu/ops/mma.ts. The software adapter has no
 // subgroup matrices, so this file covers (1) the routing: without the feature (or with any
 // requirement missing) nf4Matmul/nf4MatmulBackward take the f32 path; (2) the row-scale pass
 // exactly; (3) the real WGSL of the kernels with the four subgroup-matrix builtins rewritten
@@ -19,7 +19,7 @@ import { nf4Matmul, nf4MatmulBackward, nf4Upload } from '../../../src/gpu/ops/nf
 import { nf4MatmulBackwardRef, nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
 import {
   MMA_MIN_M, matmul16BackwardMma, matmul16Mma, mmaSettings, mmaSource, mmaUnsupportedReason, nf4MatmulBackwardMma,
-  nf4MatmulMma, pickMmaPlan, pickMmaTile, useMma, type MmaTileSize,
+  nf4MatmulMma, pickMmaPlan, pickMmaTile, useMma, V3_TILES, type MmaTileSize,
 } from '../../../src/gpu/ops/mma';
 import { matmul16, weight16Upload } from '../../../src/gpu/ops/w16';
 import { f32ToW16, matmul16BackwardRef, matmul16Ref, type Format16 } from '../../../src/gpu/ops/w16.ref';
@@ -193,16 +193,17 @@ const SHAPES: [number, number, number][] = [[37, 70, 72], [130, 65, 96], [70, 12
 
 describe('tensor-core kernels (emulated builtins)', () => {
   it('emulation rewrites the kernel source completely', () => {
-    for (const tile of [64, 128] as const) for (const bwd of [false, true]) for (const kind of ['nf4', 'w16'] as const) for (const k of ['staged', 'pipe'] as const) emulate(mmaSource(tile, bwd, kind, k));
+    for (const tile of [64, 128] as const) for (const bwd of [false, true]) for (const kind of ['nf4', 'w16'] as const) for (const k of ['staged', 'pipe', 'v3'] as const) emulate(mmaSource(tile, bwd, kind, k));
     expect(mmaSource(64, false, 'nf4', 'pipe')).not.toBe(mmaSource(64, false, 'nf4', 'staged'));
     expect(mmaSource(64, false, 'w16', 'pipe')).toBe(mmaSource(64, false, 'w16', 'staged')); // 16-bit weights: staged only
+    expect(mmaSource(64, false, 'nf4', 'v3')).toMatch(/struct Stage \{ a0: vec4<u32>, a1: vec4<u32>, w0: vec2<u32>, w1: vec2<u32> \}/); // 64-tile: PA = PB = 2
     expect(mmaSource(64, false)).toBe(mmaSource(64, false)); // one string object per variant (pipeline cache)
   });
 
   it.each(SHAPES)('forward matches the reference at M=%i N=%i K=%i', async (M, N, K) => {
     const gpu = await testGpu();
     // kernel 'pipe' falls back to 'staged' when K % 8 ≠ 0
-    for (const [dq, tile, accumulate, kernel] of [[false, 64, false, 'pipe'], [true, 64, true, 'pipe'], [true, 64, true, 'staged']] as const) {
+    for (const [dq, tile, accumulate, kernel] of [[false, 64, false, 'pipe'], [true, 64, true, 'pipe'], [true, 64, true, 'staged'], [false, 64, false, 'v3'], [true, 64, true, 'v3']] as const) {
       const h = weight(N, K, dq, M + N + K);
       const rng = new Rng(M * 3 + K);
       const x = rng.floats(M * K), y0 = rng.floats(M * N);
@@ -218,7 +219,7 @@ describe('tensor-core kernels (emulated builtins)', () => {
   it.each(SHAPES)('backward matches the reference at M=%i N=%i K=%i', async (M, N, K) => {
     const gpu = await testGpu();
     // kernel 'pipe' falls back to 'staged' when K % 8 ≠ 0
-    for (const [dq, tile, accumulate, kernel] of [[false, 64, false, 'pipe'], [true, 64, true, 'pipe'], [true, 64, true, 'staged']] as const) {
+    for (const [dq, tile, accumulate, kernel] of [[false, 64, false, 'pipe'], [true, 64, true, 'pipe'], [true, 64, true, 'staged'], [false, 64, false, 'v3'], [true, 64, true, 'v3']] as const) {
       const h = weight(N, K, dq, M + 2 * N + K);
       const rng = new Rng(M * 5 + N);
       const dy = rng.floats(M * N), dx0 = rng.floats(M * K);
@@ -275,7 +276,7 @@ describe('tensor-core kernels (emulated builtins)', () => {
     const w = nf4Upload(gpu, h);
     const rng = new Rng(22);
     const x = rng.floats(M * K), y0 = rng.floats(M * N), dy = rng.floats(M * N), dx0 = rng.floats(M * K);
-    for (const [split, accumulate, kernel] of [[3, false, 'pipe'], [4, true, 'pipe'], [3, true, 'staged']] as const) {
+    for (const [split, accumulate, kernel] of [[3, false, 'pipe'], [4, true, 'pipe'], [3, true, 'staged'], [3, false, 'v3'], [4, true, 'v3']] as const) {
       const y = tensorFrom(gpu, y0, [M, N]);
       nf4MatmulMma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, tile: 64, split, kernel, source: emulate });
       const wy = Float64Array.from(y0);
@@ -286,6 +287,41 @@ describe('tensor-core kernels (emulated builtins)', () => {
       const wdx = Float64Array.from(dx0);
       nf4MatmulBackwardRef(wdx, dy, h, M, accumulate);
       expect(relErr(await readF32(gpu, dx), wdx), `bwd split=${split} ${kernel}`).toBeLessThan(TOL);
+    }
+  }, 900_000);
+});
+
+describe('tensor-core NF4 v3 with 64-row subgroup blocks (emulated builtins)', () => {
+  // The 128-tile configuration (128×128, BK = 32, 64×64 per subgroup: 16 accumulators, PA = PB = 4)
+  // needs 48 KiB of workgroup memory (lavapipe allows 32) and minutes of lavapipe compilation per
+  // variant (a 64×64-block variant took 5 min): this runs the same code at a smaller non-square
+  // configuration through the 128 plan tile (64×32 per subgroup, BM ≠ BN, 4 subgroups, PB = 2):
+  // an odd shape over several tiles, split-K with a short last split, accumulate, double-quant,
+  // forward and backward. The 16-accumulator variants ran on lavapipe once (64×64, BK 32 and
+  // 64×128, BK 16: both pass) and are checked on the GPU by bench/mma-check.ts.
+  it('M=37 N=150 K=232 split=3', async () => {
+    const gpu = await testGpu();
+    const saved = V3_TILES[128];
+    V3_TILES[128] = { bm: 64, bn: 128, bk: 16, wm: 64, wn: 32 };
+    try {
+      const M = 37, N = 150, K = 232;
+      const h = weight(N, K, true, M + N);
+      const w = nf4Upload(gpu, h);
+      const rng = new Rng(K);
+      const x = rng.floats(M * K), y0 = rng.floats(M * N), dy = rng.floats(M * N), dx0 = rng.floats(M * K);
+      const o = { accumulate: true, tile: 128 as const, split: 3, kernel: 'v3' as const, source: emulate };
+      const y = tensorFrom(gpu, y0, [M, N]);
+      nf4MatmulMma(gpu, y, tensorFrom(gpu, x, [M, K]), w, o);
+      const wy = Float64Array.from(y0);
+      nf4MatmulRef(wy, x, h, M, true);
+      expect(relErr(await readF32(gpu, y), wy), 'forward').toBeLessThan(TOL);
+      const dx = tensorFrom(gpu, dx0, [M, K]);
+      nf4MatmulBackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, o);
+      const wdx = Float64Array.from(dx0);
+      nf4MatmulBackwardRef(wdx, dy, h, M, true);
+      expect(relErr(await readF32(gpu, dx), wdx), 'backward').toBeLessThan(TOL);
+    } finally {
+      V3_TILES[128] = saved;
     }
   }, 900_000);
 });

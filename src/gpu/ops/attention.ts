@@ -19,6 +19,7 @@ import dqTiledBody from '../../../shaders/attention_bwd_dq_tiled.wgsl';
 import dkvTiledBody from '../../../shaders/attention_bwd_dkv_tiled.wgsl';
 import reduceCode from '../../../shaders/attention_bwd_reduce.wgsl';
 import { grid1d } from './grid';
+import { attnMmaFwdSource, attnMmaFwdTiles, useAttnMma, type AttnOptions } from './attention.mma';
 
 export interface AttnShape {
   nHeads: number;
@@ -52,8 +53,11 @@ export function attentionTiles(gpu: Gpu, kernel: keyof typeof ATTN_SMEM, headDim
   throw new GpuError('limit', `attention: head_dim ${headDim} does not fit ${limit} bytes of workgroup storage`);
 }
 
-/** Which kernel family to use: 'auto' = tiled where it fits, else simple. */
-export type AttnKernels = 'auto' | 'tiled' | 'simple';
+/**
+ * Which kernel family to use: 'auto' = tensor cores where the device has them (attention.mma.ts),
+ * else tiled where it fits, else simple; 'mma' forces the tensor-core kernels.
+ */
+export type AttnKernels = 'auto' | 'mma' | 'tiled' | 'simple';
 
 /**
  * Tiled kernels: (a, b) = (BR, BC) rows × keys for fwd/dq, (BC, BR) keys × rows for dkv; 4 rows
@@ -179,6 +183,7 @@ export function attentionForward(
   segIds: Tensor, // [T] i32, non-decreasing
   shape: AttnShape,
   kernels: AttnKernels = 'auto',
+  opts: AttnOptions = {},
 ): void {
   const op = 'attentionForward';
   checkShape(op, shape);
@@ -193,7 +198,17 @@ export function attentionForward(
   checkTensor(op, lse, 'lse', [h, T]);
   checkDistinct(op, [out, lse], [out, lse, q, k, v, segIds]);
   checkBinding(gpu, op, out, q, k, v);
-  if (useTiled(gpu, d, kernels, 'fwd')) {
+  if (useAttnMma(gpu, d, kernels, !!opts.source)) {
+    const tiles = attnMmaFwdTiles(gpu, d)!;
+    const code = attnMmaFwdSource(d, tiles);
+    gpu.dispatch(
+      { code: opts.source ? opts.source(code) : code },
+      [out.buffer, lse.buffer, q.buffer, k.buffer, v.buffer, segIds.buffer, params(gpu, T, T, shape, 0, true, true)],
+      [Math.ceil((T * (h / hkv)) / tiles.br), hkv],
+    );
+    return;
+  }
+  if (useTiled(gpu, d, kernels === 'mma' ? 'auto' : kernels, 'fwd')) {
     const c = attentionTiledConfig(gpu, 'fwd', d)!;
     gpu.dispatch(
       { code: tiledSource('fwd', d, c) },

@@ -4,8 +4,13 @@
 // `seq` (segIds). FLOP count as bench/step.ts: only unmasked causal pairs, forward 4·H·pairs·D
 // (QKᵀ, PV), backward 2.5 × forward (5 GEMMs; the recomputation of P and dP is not counted).
 // Timing: GPU timestamps around `reps` recorded calls (bench/gputime.ts), wall clock without them.
-// Run: `node scripts/run-ts.mjs bench/attention.ts [--smoke] [--out FILE]` (--smoke: tiny shapes
-// for the software GPU). Writes JSON to --out, else $OUT/attention.json, else bench/results/.
+// Tensor cores (attention.mma.ts): where the device has subgroup matrices, the 'mma' forward is
+// first checked against the f64 reference at small odd shapes (Llama heads, packed sequences, and
+// large scores that exercise the lazy O rescale), then timed beside the tiled kernels and checked
+// against them at every shape. The backward has no tensor-core variant yet (tiled only).
+// Run: `node scripts/run-ts.mjs bench/attention.ts [--smoke] [--simple] [--out FILE]` (--smoke: tiny
+// shapes for the software GPU; --simple: also time the simple kernels). Writes JSON to --out,
+// else $OUT/attention.json, else bench/results/.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -15,6 +20,8 @@ import { createTensor, destroyTensor, readF32, tensorFrom, type Tensor } from '.
 import {
   attentionBackward, attentionDecode, attentionForward, attentionTiledConfig, type AttnKernels, type AttnShape,
 } from '../src/gpu/ops/attention';
+import { attentionForwardRef } from '../src/gpu/ops/attention.ref';
+import { attnMmaFwdTiles, attnMmaUnsupportedReason } from '../src/gpu/ops/attention.mma';
 import { Rng } from '../src/util/rng';
 import { gpuTimeMs } from './gputime';
 
@@ -25,9 +32,14 @@ const shape: AttnShape = smoke ? { nHeads: 4, nKvHeads: 1, headDim: 128 } : { nH
 // [T, seq]: T tokens packed from sequences of seq tokens.
 const CASES: [number, number][] = smoke ? [[64, 32]] : [[512, 512], [2048, 512], [2048, 2048]];
 const DECODE_LENS = smoke ? [40] : [128, 512, 2048];
-const FAMILIES: AttnKernels[] = ['simple', 'tiled'];
-
 const gpu = await Gpu.create(await nodeGpuApi());
+const mmaWhy = attnMmaUnsupportedReason(gpu, 128);
+const FAMILIES: AttnKernels[] = [...(argv.includes('--simple') ? ['simple' as const] : []), 'tiled'];
+const FWD_FAMILIES: AttnKernels[] = [...FAMILIES, ...(mmaWhy === null ? ['mma' as const] : [])];
+const file = opt('out') ?? (process.env.OUT ? `${process.env.OUT}/attention.json` : `bench/results/attention-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+mkdirSync(dirname(file), { recursive: true });
+const ai = (gpu.device as unknown as { adapterInfo?: Record<string, unknown> }).adapterInfo ?? {};
+console.log(`tensor cores: ${mmaWhy ?? 'yes'} (features ${JSON.stringify(gpu.features)}, subgroup size ${ai.subgroupMinSize}..${ai.subgroupMaxSize}); mma fwd tiles ${JSON.stringify(attnMmaFwdTiles(gpu, 128))}`);
 const rng = new Rng(7);
 const { nHeads: H, nKvHeads: Hkv, headDim: D } = shape;
 console.log(`device: ${gpu.info.description} limits.maxComputeWorkgroupStorageSize=${gpu.info.limits.maxComputeWorkgroupStorageSize}`);
@@ -36,6 +48,8 @@ console.log(`tiled configs: fwd ${JSON.stringify(attentionTiledConfig(gpu, 'fwd'
 interface Row { op: string; kernels: AttnKernels; T: number; seq: number; ms: number; tflops?: number; gbps?: number; timing: string }
 const rows: Row[] = [];
 const checks: { what: string; maxRelDiff: number }[] = [];
+const errors: string[] = [];
+const save = () => writeFileSync(file, JSON.stringify({ device: gpu.info, features: gpu.features, mma: mmaWhy ?? 'yes', shape, smoke, rows, checks, errors }, null, 1));
 
 function row(r: Row): void {
   rows.push(r);
@@ -58,6 +72,36 @@ function maxRel(a: Float32Array, b: Float32Array): number {
 
 const rand = (n: number, lo = -1, hi = 1) => rng.floats(n, lo, hi);
 
+/** The tensor-core forward against the f64 reference at small odd shapes (this device's builtins). */
+async function mmaReferenceChecks(): Promise<void> {
+  const cases: [number[], number][] = smoke ? [[[7], 3]] : [[[7], 3], [[20, 17], 3], [[70, 60], 3], [[130], 3], [[1, 100, 29], 12], [[300], 12]];
+  for (const [segs, qs] of cases) {
+    const T = segs.reduce((a, b) => a + b);
+    const seg = new Int32Array(T);
+    let t0 = 0;
+    segs.forEach((n, i) => seg.fill(i, t0, (t0 += n)));
+    const hq = rand(T * H * D, -qs, qs), hk = rand(T * Hkv * D), hv = rand(T * Hkv * D);
+    const t = {
+      q: tensorFrom(gpu, hq, [T, H * D]), k: tensorFrom(gpu, hk, [T, Hkv * D]), v: tensorFrom(gpu, hv, [T, Hkv * D]),
+      seg: tensorFrom(gpu, seg, [T]), out: createTensor(gpu, [T, H * D], 'f32'), lse: createTensor(gpu, [H, T], 'f32'),
+    };
+    const err = await gpu.guarded('mma check', () => attentionForward(gpu, t.out, t.lse, t.q, t.k, t.v, t.seg, shape, 'mma'))
+      .then(() => null, (e: unknown) => String((e as Error).message ?? e));
+    if (err) { errors.push(`mma forward T=${T}: ${err}`); console.log(`ERROR mma forward T=${T}: ${err}`); continue; }
+    const out = new Float64Array(T * H * D), lse = new Float64Array(H * T);
+    attentionForwardRef(out, lse, hq, hk, hv, seg, shape);
+    const rel = (a: Float32Array, b: Float64Array) => maxRel(a, Float32Array.from(b));
+    for (const [n, got, want] of [['out', await readF32(gpu, t.out), out], ['lse', await readF32(gpu, t.lse), lse]] as const) {
+      const c = { what: `T=${T} segs=[${segs}] q±${qs} ${n} mma vs f64 reference`, maxRelDiff: rel(got, want) };
+      checks.push(c);
+      console.log(`check ${c.what}: ${c.maxRelDiff.toExponential(2)}`);
+    }
+    for (const x of Object.values(t)) destroyTensor(gpu, x);
+  }
+  save();
+}
+if (mmaWhy === null) await mmaReferenceChecks();
+
 for (const [T, seq] of CASES) {
   const seg = new Int32Array(T);
   for (let t = 0; t < T; t++) seg[t] = Math.floor(t / seq);
@@ -76,24 +120,33 @@ for (const [T, seq] of CASES) {
   const pairs = (T / seq) * (seq * (seq + 1)) / 2;
   const fwdFlop = 4 * H * pairs * D;
   const results: Record<string, Float32Array[]> = {};
-  for (const kern of FAMILIES) {
-    const fwd = () => attentionForward(gpu, x.out, x.lse, x.q, x.k, x.v, x.seg, shape, kern);
-    const bwd = () => attentionBackward(gpu, x.dq, x.dk, x.dv, x.dout, x.q, x.k, x.v, x.out, x.lse, x.seg, shape, kern);
-    const tf = await timed(fwd);
-    row({ op: 'forward', kernels: kern, T, seq, ms: tf.ms, tflops: fwdFlop / tf.ms / 1e9, timing: tf.timing });
-    fwd();
-    const tb = await timed(bwd);
-    row({ op: 'backward', kernels: kern, T, seq, ms: tb.ms, tflops: (2.5 * fwdFlop) / tb.ms / 1e9, timing: tb.timing });
-    fwd();
-    bwd();
-    results[kern] = [];
-    for (const t of [x.out, x.lse, x.dq, x.dk, x.dv]) results[kern].push(await readF32(gpu, t));
+  for (const kern of FWD_FAMILIES) {
+    try {
+      const fwd = () => attentionForward(gpu, x.out, x.lse, x.q, x.k, x.v, x.seg, shape, kern);
+      const bwd = () => attentionBackward(gpu, x.dq, x.dk, x.dv, x.dout, x.q, x.k, x.v, x.out, x.lse, x.seg, shape, kern);
+      const tf = await timed(fwd);
+      row({ op: 'forward', kernels: kern, T, seq, ms: tf.ms, tflops: fwdFlop / tf.ms / 1e9, timing: tf.timing });
+      await gpu.guarded('forward', fwd);
+      results[kern] = [await readF32(gpu, x.out), await readF32(gpu, x.lse)];
+      if (kern === 'mma') continue; // no tensor-core backward yet
+      const tb = await timed(bwd);
+      row({ op: 'backward', kernels: kern, T, seq, ms: tb.ms, tflops: (2.5 * fwdFlop) / tb.ms / 1e9, timing: tb.timing });
+      bwd();
+      for (const t of [x.dq, x.dk, x.dv]) results[kern].push(await readF32(gpu, t));
+    } catch (e) {
+      errors.push(`${kern} T=${T} seq=${seq}: ${String((e as Error).message ?? e)}`);
+      console.log(`ERROR ${errors[errors.length - 1]}`);
+    }
+    save();
   }
-  ['out', 'lse', 'dq', 'dk', 'dv'].forEach((n, i) => {
-    const c = { what: `T=${T} seq=${seq} ${n} tiled vs simple`, maxRelDiff: maxRel(results.tiled[i], results.simple[i]) };
-    checks.push(c);
-    console.log(`check ${c.what}: max |diff| / max |simple| = ${c.maxRelDiff.toExponential(2)}`);
-  });
+  for (const [a, b] of [['tiled', 'simple'], ['mma', 'tiled']]) {
+    if (!results[a] || !results[b]) continue;
+    ['out', 'lse', 'dq', 'dk', 'dv'].slice(0, Math.min(results[a].length, results[b].length)).forEach((n, i) => {
+      const c = { what: `T=${T} seq=${seq} ${n} ${a} vs ${b}`, maxRelDiff: maxRel(results[a][i], results[b][i]) };
+      checks.push(c);
+      console.log(`check ${c.what}: max |diff| / max |${b}| = ${c.maxRelDiff.toExponential(2)}`);
+    });
+  }
   for (const t of Object.values(x)) destroyTensor(gpu, t);
 }
 
@@ -110,14 +163,14 @@ for (const len of DECODE_LENS) {
     attentionDecode(gpu, out, q, kc, vc, len, shape, kern);
     got.push(await readF32(gpu, out));
   }
-  const c = { what: `decode len=${len} tiled vs simple`, maxRelDiff: maxRel(got[1], got[0]) };
-  checks.push(c);
-  console.log(`check ${c.what}: ${c.maxRelDiff.toExponential(2)}`);
+  if (got.length > 1) {
+    const c = { what: `decode len=${len} tiled vs simple`, maxRelDiff: maxRel(got[1], got[0]) };
+    checks.push(c);
+    console.log(`check ${c.what}: ${c.maxRelDiff.toExponential(2)}`);
+  }
   for (const t of [kc, vc, q, out]) destroyTensor(gpu, t);
 }
 
-const file = opt('out') ?? (process.env.OUT ? `${process.env.OUT}/attention.json` : `bench/results/attention-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-mkdirSync(dirname(file), { recursive: true });
-writeFileSync(file, JSON.stringify({ device: gpu.info, shape, smoke, rows, checks }, null, 1));
+save();
 console.log(`wrote ${file}`);
 process.exit(0);

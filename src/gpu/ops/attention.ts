@@ -3,7 +3,8 @@
 // h / (H/Hkv). Flash-attention style: the forward saves only the per-row log-sum-exp, the
 // backward recomputes probabilities from q, k and lse, so memory is linear in T.
 // Letters: T tokens, H = nHeads, Hkv = nKvHeads, D = headDim, B new tokens (decode).
-// Two kernel families: 'tiled' (register-tiled, vec4, the G query heads of a kv head share K/V
+// Forward on tensor cores where the device has them ('mma', attention.mma.ts: f16 operands, f32
+// softmax/accumulation; H200 3.1–3.5× the tiled forward, bench/NOTES.md v8). f32 kernel families: 'tiled' (register-tiled, vec4, the G query heads of a kv head share K/V
 // tiles; needs D % 4 == 0) and 'simple' (one score per thread; any D, the fallback). Tile sizes
 // are chosen from the device's maxComputeWorkgroupStorageSize.
 

@@ -11,7 +11,8 @@
 // during the MMAs of step s and stored after them into the other half of double-buffered tiles;
 // one barrier per step. With WM = WN = 64 each subgroup does 16 MMAs per 16-deep slice (8 loads
 // of 16×16 operands) instead of 8 (6 loads). Operands and MMA order per output element are the
-// pipe kernel's: the same f16 values, accumulated over k in the same 16-deep slices.
+// pipe kernel's: the same f16 values, accumulated over k in the same 16-deep slices. Default
+// (mma.ts V3_TILES): 128×256 tiles, BK = 16, 8 subgroups of 64×64 (bench/NOTES.md v8).
 // Every subgroupMatrixLoad/Store offset depends only on workgroup_id, subgroup_id, loop
 // counters and uniforms.
 

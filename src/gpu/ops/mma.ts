@@ -11,11 +11,12 @@
 // power of two (max |W| → [2^13, 2^14), w16_mma_peak.wgsl, once per weight), so bf16 beyond f16's
 // range cannot overflow and bf16 → f16 is exact. Outputs with few tiles and a long reduction are
 // split along it (split-K: S partial products in a scratch [S, M, NO], summed in a fixed order by
-// nf4_mma_reduce.wgsl: deterministic). NF4 with K % 8 == 0 (mmaSettings.kernel = 'pipe', the
-// default) instead converts x/dy to a scaled f16 scratch once per call (nf4_mma_half.wgsl) and
-// runs the software-pipelined nf4_mma_pipe.wgsl (vec4 loads, double-buffered tiles, one barrier
-// per step; same operands and MMA order, so the same results; H200: 31–42 vs 22–31 TFLOP/s on
-// the 8B training shapes, bench/NOTES.md v6). Numerics: f16 rounding of x/dy (and of NF4 W) gives
+// nf4_mma_reduce.wgsl: deterministic). NF4 with K % 8 == 0 (mmaSettings.kernel = 'v3', the
+// default, or 'pipe') instead converts x/dy to a scaled f16 scratch once per call
+// (nf4_mma_half.wgsl) and runs a software-pipelined kernel (vec4 loads, double-buffered tiles,
+// one barrier per step; same operands and MMA order, so the same results): nf4_mma_v3.wgsl with
+// 128×256 tiles of 8 subgroups × 64×64 (H200: 43–76 TFLOP/s forward, 34–52 dX on the 8B training
+// shapes, bench/NOTES.md v8) or nf4_mma_pipe.wgsl (128×128, 32×64 per subgroup: 31–42, v6). Numerics: f16 rounding of x/dy (and of NF4 W) gives
 // ~3e-4 relative error against the f32 path (see bench/NOTES.md, "Tensor cores").
 
 import type { Binding, Gpu } from '../core/context';
@@ -51,7 +52,7 @@ export const MMA_MIN_TILES = 256;
  * `skipDeviceCheck` (bench/mma-check.ts: force the path where a requirement is not reported).
  */
 export const mmaSettings: { enabled: boolean; diagnosticOff: boolean; skipDeviceCheck: boolean; kernel: MmaKernel } =
-  { enabled: true, diagnosticOff: false, skipDeviceCheck: false, kernel: 'pipe' };
+  { enabled: true, diagnosticOff: false, skipDeviceCheck: false, kernel: 'v3' };
 
 /**
  * NF4 kernel: 'pipe' (nf4_mma_pipe.wgsl: x/dy converted to f16 once per call by
@@ -80,10 +81,13 @@ export type MmaTileSize = 64 | 128;
  * Tiles of the 'v3' kernel per plan tile size (the plan, split-K and routing count 128×128 /
  * 64×64 output tiles as for the other kernels; bm × bn may differ, the grid follows it).
  * Mutable so that bench/mma-check.ts can time variants in one device run (each variant is its
- * own cached source). bench/NOTES.md "v8".
+ * own cached source). 128: 128×256, BK = 16, 8 subgroups of 64×64 — on an H200 64–76 TFLOP/s
+ * forward and 45–52 dX on most 8B training shapes, against 128×128 BK 32 with 4 subgroups of
+ * 64×64 46–54 / 31–36, 128×128 BK 16 64×64 38–43 / 29–32, and the pipe shape (32×64) 40–46 /
+ * 39–43 (bench/NOTES.md "v8"). 48.6 KiB of workgroup memory.
  */
 export const V3_TILES: Record<MmaTileSize, MmaTile> = {
-  128: { bm: 128, bn: 128, bk: 32, wm: 64, wn: 64 },
+  128: { bm: 128, bn: 256, bk: 16, wm: 64, wn: 64 },
   64: { bm: 64, bn: 64, bk: 32, wm: 32, wn: 32 },
 };
 

@@ -292,13 +292,14 @@ describe('tensor-core kernels (emulated builtins)', () => {
 });
 
 describe('tensor-core NF4 v3 with 64-row subgroup blocks (emulated builtins)', () => {
-  // The 128-tile configuration (128×128, BK = 32, 64×64 per subgroup: 16 accumulators, PA = PB = 4)
-  // needs 48 KiB of workgroup memory (lavapipe allows 32) and minutes of lavapipe compilation per
-  // variant (a 64×64-block variant took 5 min): this runs the same code at a smaller non-square
-  // configuration through the 128 plan tile (64×32 per subgroup, BM ≠ BN, 4 subgroups, PB = 2):
-  // an odd shape over several tiles, split-K with a short last split, accumulate, double-quant,
-  // forward and backward. The 16-accumulator variants ran on lavapipe once (64×64, BK 32 and
-  // 64×128, BK 16: both pass) and are checked on the GPU by bench/mma-check.ts.
+  // The 128-tile configuration (128×256, BK = 16, 8 subgroups of 64×64: 16 accumulators, PB = 2)
+  // needs 48.6 KiB of workgroup memory (lavapipe allows 32) and minutes of lavapipe compilation
+  // per variant (a 64×64-block variant took 5 min): this runs the same code at a smaller
+  // configuration of the same kind through the 128 plan tile (64×32 per subgroup, BN = 2·BM,
+  // 4 subgroups, PB = 2): an odd shape over several tiles, split-K with a short last split,
+  // accumulate, double-quant, forward and backward. Two 16-accumulator variants ran on lavapipe
+  // once (64×64 BK 32, 64×128 BK 16: both pass); all variants pass at odd shapes on an H200
+  // (bench/mma-check.ts, run 8).
   it('M=37 N=150 K=232 split=3', async () => {
     const gpu = await testGpu();
     const saved = V3_TILES[128];

@@ -51,7 +51,6 @@ const NF4_BITS = array<u32, 16>(
   0x3da2faffu, 0x3e24cae3u, 0x3e7c04ddu, 0x3ead033au, 0x3ee1a4b8u, 0x3f1007abu, 0x3f3913b3u,
   0x3f800000u);
 
-var<workgroup> lut: array<f32, 512>; // [16 codes][32 banks]: lut[c·32 + b] = NF4[c]
 //@DECLS
 
 // The raw scale word of block b: its 8-bit code's u32 (DQ) or the f32 absmax bits.
@@ -64,15 +63,11 @@ fn scale_of(raw: u32, b: u32, q256: f32) -> f32 {
   return bitcast<f32>(raw);
 }
 
-// Dot of the 8 codes of `w` (byte i → elements 2i (high nibble), 2i+1 (low)) with x0, x1;
-// lb = this invocation's bank. Indices are formed as ((w >> s) & 0x1e0) | lb (code · 32 + lb).
-fn dot8(w: u32, lb: u32, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
-  let a = vec4<f32>(lut[((w << 1u) & 0x1e0u) | lb], lut[((w << 5u) & 0x1e0u) | lb],
-                    lut[((w >> 7u) & 0x1e0u) | lb], lut[((w >> 3u) & 0x1e0u) | lb]);
-  let b = vec4<f32>(lut[((w >> 15u) & 0x1e0u) | lb], lut[((w >> 11u) & 0x1e0u) | lb],
-                    lut[((w >> 23u) & 0x1e0u) | lb], lut[((w >> 19u) & 0x1e0u) | lb]);
-  return dot(a, x0) + dot(b, x1);
-}
+// LUT: the code table in workgroup memory, `lut_init(t)` filling it and
+// `dot8(w, lb, x0, x1)`: the dot of the 8 codes of word w (byte i → elements 2i (high nibble),
+// 2i+1 (low)) with x0, x1 (lb = invocation index mod 32). Default (gemvSettings.lut, nf4.gemv.ts): 16 codes
+// replicated over the 32 banks; the bench's alternative: v1's byte → pair table.
+//@LUT
 
 // y[m, o0 + row] (+)= v (+ LoRA term); rows past the chunk are skipped.
 fn emit(row: u32, m: u32, v0: f32) {
@@ -91,7 +86,7 @@ fn emit(row: u32, m: u32, v0: f32) {
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var i = t; i < 512u; i += WG) { lut[i] = bitcast<f32>(NF4_BITS[i >> 5u]); }
+  lut_init(t);
   let lb = t & 31u;
   let kc = p.K / 32u; // chunks per row
   let kx = p.K / 4u;  // vec4 per x row

@@ -19,12 +19,37 @@ import { dummy, type nf4Bindings, type RowChunk } from './nf4.chunks';
 export interface GemvLora { B: Tensor; xa: Tensor; scale: number }
 
 /**
- * Which decode GEMV runs (bench/kernels.ts compares them): kernel 'v2' | 'v1'; for v2, rows per
+ * Which decode GEMV runs (bench/kernels.ts compares them): kernel 'auto' (v2, but v1 for M ≥ 2
+ * and < 4096 rows) | 'v2' | 'v1'; for v2, rows per
  * group (0 = gemvV2Rows), workgroup size (multiple of 32) and whether subgroups are used when the
  * device has them.
  */
-export const gemvSettings: { kernel: 'v1' | 'v2'; rows: number; wg: number; subgroups: boolean } =
-  { kernel: 'v2', rows: 0, wg: 256, subgroups: true };
+export const gemvSettings: { kernel: 'auto' | 'v1' | 'v2'; rows: number; wg: number; subgroups: boolean; lut: 'nibble' | 'pair' } =
+  { kernel: 'auto', rows: 0, wg: 256, subgroups: true, lut: 'nibble' };
+
+/** v2's code tables (the //@LUT of nf4_gemv_v2.wgsl). */
+const LUTS = {
+  // lut[c·32 + b] = NF4[c]: invocation bank b reads only bank b, whatever the codes (no conflicts);
+  // indices formed as ((w >> s) & 0x1e0) | lb = code · 32 + lb.
+  nibble: `var<workgroup> lut: array<f32, 512>; // [16 codes][32 banks]
+fn lut_init(t: u32) { for (var i = t; i < 512u; i += WG) { lut[i] = bitcast<f32>(NF4_BITS[i >> 5u]); } }
+fn dot8(w: u32, lb: u32, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
+  let a = vec4<f32>(lut[((w << 1u) & 0x1e0u) | lb], lut[((w << 5u) & 0x1e0u) | lb],
+                    lut[((w >> 7u) & 0x1e0u) | lb], lut[((w >> 3u) & 0x1e0u) | lb]);
+  let b = vec4<f32>(lut[((w >> 15u) & 0x1e0u) | lb], lut[((w >> 11u) & 0x1e0u) | lb],
+                    lut[((w >> 23u) & 0x1e0u) | lb], lut[((w >> 19u) & 0x1e0u) | lb]);
+  return dot(a, x0) + dot(b, x1);
+}`,
+  // v1's table: byte → (code of high nibble, code of low nibble), 2 codes per read, random banks
+  pair: `var<workgroup> lut2: array<vec2<f32>, 256>;
+fn lut_init(t: u32) {
+  for (var i = t; i < 256u; i += WG) { lut2[i] = vec2<f32>(bitcast<f32>(NF4_BITS[i >> 4u]), bitcast<f32>(NF4_BITS[i & 15u])); }
+}
+fn dot8(w: u32, lb: u32, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
+  let a = lut2[w & 0xffu]; let b = lut2[(w >> 8u) & 0xffu]; let c = lut2[(w >> 16u) & 0xffu]; let d = lut2[w >> 24u];
+  return dot(vec4<f32>(a, b), x0) + dot(vec4<f32>(c, d), x1);
+}`,
+};
 
 // ---- v1 -------------------------------------------------------------------------------------
 const VEC_WG = 128;
@@ -63,10 +88,14 @@ function vecCode(R: number, M: number): string {
 }
 
 // ---- v2 -------------------------------------------------------------------------------------
-/** v2: rows per group R ∈ {4, 2, 1}: the largest with R·M ≤ 8 giving ≥ 256 workgroups of 8 groups. */
+/**
+ * v2: rows per group R ∈ {4, 2, 1}: the largest giving ≥ 128 workgroups of `groups` groups (H200
+ * run 8: R = 4 fastest at 4096 and 14336 rows for M = 1 and 4 — x is loaded once per R rows —
+ * R = 1 as good as any at 1024 rows).
+ */
 export function gemvV2Rows(M: number, N: number, groups = 8): number {
   let R = 4;
-  while (R > 1 && (R * M > 8 || Math.ceil(N / (groups * R)) < 256)) R /= 2;
+  while (R > 1 && Math.ceil(N / (groups * R)) < 128) R /= 2;
   return R;
 }
 
@@ -99,8 +128,8 @@ function v2Accumulate(R: number, M: number): string[] {
   return L;
 }
 
-function v2Code(R: number, M: number, G: number, sg: boolean): string {
-  const key = `v2,${R},${M},${G},${sg}`;
+function v2Code(R: number, M: number, G: number, sg: boolean, lut: keyof typeof LUTS): string {
+  const key = `v2,${R},${M},${G},${sg},${lut}`;
   let c = codes.get(key);
   if (c) return c;
   const RM = R * M;
@@ -147,7 +176,7 @@ function v2Code(R: number, M: number, G: number, sg: boolean): string {
   }
   const head = (sg ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n' : '') +
     `const R: u32 = ${R}u;\nconst MM: u32 = ${M}u;\nconst G: u32 = ${G}u;\n`;
-  c = head + gemvV2Code.replace('//@DECLS', decls).replace('//@PROLOGUE', prologue.join('\n')).replace('//@BODY', body.join('\n'));
+  c = head + gemvV2Code.replace('//@LUT', LUTS[lut]).replace('//@DECLS', decls).replace('//@PROLOGUE', prologue.join('\n')).replace('//@BODY', body.join('\n'));
   codes.set(key, c);
   return c;
 }
@@ -161,7 +190,8 @@ export function nf4GemvVec(gpu: Gpu, y: Tensor, x: Tensor, wb: ReturnType<typeof
   const u = gpu.uniform(packUniform([M, c.rows, K, acc ? 1 : 0, N, c.row0, c.row0 * K, dq ? 1 : 0, lo ? lo.B.shape[1] : 0, { f: lo ? lo.scale : 0 }]));
   const lb = lo ? [lo.B.buffer, lo.xa.buffer] : [dummy(gpu, 2).buffer, dummy(gpu, 3).buffer];
   const bindings = [y.buffer, x.buffer, u, ...wb, ...lb];
-  if (gemvSettings.kernel === 'v1') {
+  // v1 stays the default for M ≥ 2 on small outputs (run 8: 1024×4096 at M = 4 14.4 µs vs 17–24)
+  if (gemvSettings.kernel === 'v1' || (gemvSettings.kernel === 'auto' && M >= 2 && c.rows < 4096)) {
     const R = gemvVecRows(M, c.rows);
     gpu.dispatch({ code: vecCode(R, M), constants: { WG: VEC_WG, LORA: lo ? 1 : 0 } }, bindings, grid1d(gpu, Math.ceil(c.rows / R)));
     return;
@@ -172,5 +202,5 @@ export function nf4GemvVec(gpu: Gpu, y: Tensor, x: Tensor, wb: ReturnType<typeof
   // the plain variant's reduction buffer (R·M·32·G floats) + the 2 KiB table must fit
   const wgMem = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
   while (!sg && R > 1 && R * M * 128 * G + 2048 > wgMem) R /= 2;
-  gpu.dispatch({ code: v2Code(R, M, G, sg), constants: { WG: wg, LORA: lo ? 1 : 0, DQ: dq ? 1 : 0 } }, bindings, grid1d(gpu, Math.ceil(c.rows / (G * R))));
+  gpu.dispatch({ code: v2Code(R, M, G, sg, gemvSettings.lut), constants: { WG: wg, LORA: lo ? 1 : 0, DQ: dq ? 1 : 0 } }, bindings, grid1d(gpu, Math.ceil(c.rows / (G * R))));
 }

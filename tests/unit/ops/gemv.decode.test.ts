@@ -1,6 +1,7 @@
 // Decode kernels (T ≤ 4) against the f64 references, on the default device and on one without
-// shader-f16 and subgroups: the vectorized NF4 GEMV (nf4_gemv_vec.wgsl, K % 32 == 0) with and
-// without its fused LoRA epilogue, row-chunked weights, and LoRA's small-M forward
+// shader-f16 and subgroups: the vectorized NF4 GEMV (v2 nf4_gemv_v2.wgsl by default, its row /
+// workgroup / table variants and v1 nf4_gemv_vec.wgsl; K % 32 == 0) with and without its fused
+// LoRA epilogue, bitwise determinism, row-chunked weights, and LoRA's small-M forward
 // (lora_xa.wgsl + lora_yb.wgsl). Tolerance 1e-5 relative to the largest reference value, as for
 // the other NF4 matmuls: f32 accumulation over K ≤ 700 with dequantized weights exact in f32.
 import { describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor'
 import { loraForward } from '../../../src/gpu/ops/lora';
 import { loraForwardRef, type LoraRefOpts } from '../../../src/gpu/ops/lora.ref';
 import { nf4Matmul, nf4Upload } from '../../../src/gpu/ops/nf4';
-import { gemvVecRows } from '../../../src/gpu/ops/nf4.matmul';
+import { gemvSettings, gemvV2Rows, gemvVecRows } from '../../../src/gpu/ops/nf4.matmul';
 import { nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
 import { Rng } from '../../../src/util/rng';
 import { testGpu } from '../../helpers/gpu';
@@ -49,6 +50,37 @@ describe.each([
       for (const dq of [false, true]) for (const r of [0, 3, 16]) await checkGemv(gpu, M, N, K, dq, r);
     });
 
+  it.each([
+    ['v1 kernel', { kernel: 'v1' }], ['v2 only', { kernel: 'v2' }], ['v2 R=1', { rows: 1, kernel: 'v2' }], ['v2 R=2 WG=128', { rows: 2, wg: 128, kernel: 'v2' }],
+    ['v2 R=4', { rows: 4, kernel: 'v2' }], ['v2 byte-pair table', { lut: 'pair', kernel: 'v2' }],
+  ] as const)('decode GEMV variant %s matches', async (_v, s: Partial<typeof gemvSettings>) => {
+    const gpu = await testGpu(disable);
+    const keep = { ...gemvSettings };
+    Object.assign(gemvSettings, s);
+    try {
+      await checkGemv(gpu, 2, 131, 160, true, 3);
+      await checkGemv(gpu, 3, 9, 1024, false, 0);
+    } finally {
+      Object.assign(gemvSettings, keep);
+    }
+  });
+
+  it('the GEMV gives the same bits run to run', async () => {
+    const gpu = await testGpu(disable);
+    const [M, N, K] = [2, 300, 2048];
+    const rng = new Rng(5);
+    const w = nf4Upload(gpu, nf4QuantizeRef(rng.floats(N * K), N, K, { doubleQuant: true }));
+    const x = tensorFrom(gpu, rng.floats(M * K), [M, K]);
+    const runs: Float32Array[] = [];
+    for (let i = 0; i < 3; i++) {
+      const y = createTensor(gpu, [M, N]);
+      nf4Matmul(gpu, y, x, w);
+      runs.push(await readF32(gpu, y));
+    }
+    expect(Array.from(runs[1])).toEqual(Array.from(runs[0]));
+    expect(Array.from(runs[2])).toEqual(Array.from(runs[0]));
+  });
+
   it('LoRA epilogue also on the element GEMV path (K % 32 != 0)', async () => {
     const gpu = await testGpu(disable);
     await checkGemv(gpu, 3, 45, 72, true, 5);
@@ -80,7 +112,15 @@ describe('decode kernel plans', () => {
     await checkGemv(gpu, 1, 100, 128, false, 0);
   });
 
-  it('picks R rows per workgroup: ≥ 256 workgroups, R·M ≤ 16', () => {
+  it('v2 picks R rows per group: ≥ 128 workgroups of 8 groups', () => {
+    expect(gemvV2Rows(1, 4096)).toBe(4);
+    expect(gemvV2Rows(1, 14336)).toBe(4);
+    expect(gemvV2Rows(1, 1024)).toBe(1);
+    expect(gemvV2Rows(4, 14336)).toBe(4);
+    expect(gemvV2Rows(3, 37)).toBe(1);
+  });
+
+  it('v1 picks R rows per workgroup: ≥ 256 workgroups, R·M ≤ 16', () => {
     expect(gemvVecRows(1, 4096)).toBe(16);
     expect(gemvVecRows(1, 14336)).toBe(16);
     expect(gemvVecRows(1, 1024)).toBe(4);

@@ -11,10 +11,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Gpu } from '../src/gpu/core/context';
 import { nodeGpuApi } from '../src/gpu/core/node';
-import { createTensor, destroyTensor, packUniform, tensorFrom, type Tensor } from '../src/gpu/core/tensor';
+import { createTensor, destroyTensor, packUniform, readF32, tensorFrom, type Tensor } from '../src/gpu/core/tensor';
 import { grid1d } from '../src/gpu/ops/grid';
 import { nf4Destroy, nf4Matmul, nf4MatmulBackward, nf4Upload, nf4WeightBytes, type Nf4Weight } from '../src/gpu/ops/nf4';
-import { pickTile } from '../src/gpu/ops/nf4.matmul';
+import { gemvSettings, pickTile } from '../src/gpu/ops/nf4.matmul';
 import { loraForward } from '../src/gpu/ops/lora';
 import { createDynamicMap } from '../src/gpu/ops/nf4.ref';
 import { embeddingGather, matmul16, matmul16Backward, weight16Upload, type Weight16 } from '../src/gpu/ops/w16';
@@ -87,6 +87,7 @@ async function time(record: () => void, iters: number): Promise<{ ms: number; ti
 }
 
 const rows: Row[] = [];
+const checks: string[] = []; // GEMV variant agreement lines
 let peakTflops = 0;
 let peakGbps = 0;
 
@@ -136,6 +137,9 @@ console.log(`measured peaks: ${peakTflops.toFixed(2)} TFLOP/s f32 FMA, ${peakGbp
 // ---- weights ---------------------------------------------------------------------------------
 /** A random double-quantized NF4 weight (random codes; realistic absmax). */
 function randomNf4(N: number, K: number): Nf4Weight {
+  return nf4Upload(gpu, randomNf4Host(N, K));
+}
+function randomNf4Host(N: number, K: number) {
   const n = N * K, nb = n / 64;
   const packed = new Uint8Array(n / 2);
   for (let i = 0; i < packed.length; i += 4) {
@@ -145,7 +149,7 @@ function randomNf4(N: number, K: number): Nf4Weight {
   const codes = new Uint8Array(nb);
   for (let i = 0; i < nb; i++) codes[i] = rng.int(256);
   const nested = new Float32Array(Math.ceil(nb / 256)).fill(0.01);
-  return nf4Upload(gpu, { rows: N, cols: K, packed, absmax: { codes, nestedAbsmax: nested, quantMap: createDynamicMap(), offset: 0.03 } });
+  return { rows: N, cols: K, packed, absmax: { codes, nestedAbsmax: nested, quantMap: createDynamicMap(), offset: 0.03 } };
 }
 
 function randomF32(n: number): Tensor {
@@ -192,12 +196,48 @@ for (const [name, N, K] of PROJ) {
     }
   }
   if (want('GEMV')) {
+    // hot: the same weight every iteration (4096² and 14336×4096 fit the H200's L2); cold: a
+    // rotation over copies totalling > 100 MB, so every call streams its weight from memory.
+    const host = randomNf4Host(N, K);
+    const cold = [w, ...Array.from({ length: Math.min(63, Math.max(1, Math.ceil(100e6 / wBytes) - 1)) }, () => nf4Upload(gpu, host))];
+    const rot = (M: number, ws: Nf4Weight[], o: { vec?: boolean } = {}) => { let i = 0; return () => nf4Matmul(gpu, as2d(yBuf, M, N), as2d(xBuf, M, K), ws[i++ % ws.length], o); };
+    const with_ = async (s: Partial<typeof gemvSettings>, f: () => Promise<void>) => {
+      const keep = { ...gemvSettings };
+      Object.assign(gemvSettings, s);
+      try { await f(); } finally { Object.assign(gemvSettings, keep); }
+    };
     for (const M of [1, 4]) {
-      const r = await time(() => nf4Matmul(gpu, as2d(yBuf, M, N), as2d(xBuf, M, K), w), 50);
-      report(`nf4 GEMV ${name}`, `M=${M} N=${N} K=${K}`, r, 2 * M * N * K, wBytes + 4 * (M * K + M * N));
-      const r0 = await time(() => nf4Matmul(gpu, as2d(yBuf, M, N), as2d(xBuf, M, K), w, { vec: false }), 50);
-      report(`  nf4 GEMV (old, scalar) ${name}`, `M=${M} N=${N} K=${K}`, r0, 2 * M * N * K, wBytes + 4 * (M * K + M * N));
+      const sh = `M=${M} N=${N} K=${K}`, fl = 2 * M * N * K, by = wBytes + 4 * (M * K + M * N);
+      { // agreement of the variants on this device (max |diff| / max |v1|) and v2's determinism
+        const yc = createTensor(gpu, [M, N], 'f32', 'ycheck');
+        const out = async (s: Partial<typeof gemvSettings>) => {
+          let r = new Float32Array(0);
+          await with_(s, async () => { nf4Matmul(gpu, yc, as2d(xBuf, M, K), w); r = (await readF32(gpu, yc)).slice(); });
+          return r;
+        };
+        const ref = await out({ kernel: 'v1' });
+        const mx = ref.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+        const err = (a: Float32Array) => a.reduce((e, v, i) => Math.max(e, Math.abs(v - ref[i])), 0) / mx;
+        const v2a = await out({ kernel: 'v2' }), v2b = await out({ kernel: 'v2' });
+        const same = v2a.every((v, i) => Object.is(v, v2b[i]));
+        const errs = [['v2', v2a], ['v2 no subgroups', await out({ subgroups: false, kernel: 'v2' })], ['v2 byte-pair', await out({ lut: 'pair', kernel: 'v2' })],
+          ['v2 R=4', await out({ rows: 4, kernel: 'v2' })], ['v2 R=1 WG=128', await out({ rows: 1, wg: 128, kernel: 'v2' })]] as const;
+        const line = `GEMV check ${name} M=${M}: ` + errs.map(([n, a]) => `${n} ${err(a).toExponential(1)}`).join(', ') + `; v2 bitwise repeatable: ${same}`;
+        console.log(line);
+        checks.push(line);
+        destroyTensor(gpu, yc);
+      }
+      report(`nf4 GEMV ${name}`, sh, await time(rot(M, [w]), 50), fl, by);
+      await with_({ kernel: 'v1' }, async () => report(`  nf4 GEMV v1 (v5 kernel) ${name}`, sh, await time(rot(M, [w]), 50), fl, by));
+      report(`  nf4 GEMV cold ${name}`, sh, await time(rot(M, cold), 50), fl, by);
+      await with_({ kernel: 'v1' }, async () => report(`  nf4 GEMV v1 cold ${name}`, sh, await time(rot(M, cold), 50), fl, by));
+      report(`  nf4 GEMV (old, scalar) ${name}`, sh, await time(rot(M, [w], { vec: false }), 50), fl, by);
+      await with_({ subgroups: false, kernel: 'v2' }, async () => report(`  nf4 GEMV v2 no subgroups ${name}`, sh, await time(rot(M, [w]), 50), fl, by));
+      await with_({ lut: 'pair', kernel: 'v2' }, async () => report(`  nf4 GEMV v2 byte-pair table ${name}`, sh, await time(rot(M, [w]), 50), fl, by));
+      for (const wg of [256, 128]) for (const R of [1, 2, 4])
+        await with_({ rows: R, wg, kernel: 'v2' }, async () => report(`  nf4 GEMV v2 R=${R} WG=${wg} ${name}`, sh, await time(rot(M, [w]), 50), fl, by));
     }
+    cold.slice(1).forEach((c) => nf4Destroy(gpu, c));
   }
   if (want('LoRA GEMV')) { // decode LoRA r = 16 at T = 1: small-M GEMV kernels vs the tiled GEMMs
     const rr = 16, A = randomF32(rr * K), B = randomF32(N * rr), xa = createTensor(gpu, [rr], 'f32', 'xa');
@@ -252,6 +292,6 @@ function f32ToBf16Array(x: Float32Array): Uint16Array {
 
 const file = opt('out') ?? `bench/results/kernels-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
 mkdirSync(dirname(file), { recursive: true });
-writeFileSync(file, JSON.stringify({ device: gpu.info, peakTflops, peakGbps, layerStepMs: stepMs, rows }, null, 2));
+writeFileSync(file, JSON.stringify({ device: gpu.info, peakTflops, peakGbps, layerStepMs: stepMs, rows, checks }, null, 2));
 console.log(`wrote ${file}`);
 process.exit(0);

@@ -21,9 +21,9 @@ export function printReport(r: BenchReport): void {
   out.push(`weights: NF4 linears ${f(mb.nf4Linear / GiB, 2)} GiB, embedding ${f(mb.embed / GiB, 2)} GiB, lm_head ${f(mb.lmHead / GiB, 2)} GiB (bf16); built in ${f(r.loadSeconds)} s`);
   out.push('\n### Training step (forward + loss + backward + AdamW), r=16 all seven modules');
   out.push(table(
-    ['micro-batch', 'tokens', 'recompute', 'ms/step', 'tokens/s', 'model TFLOP/step', 'TFLOP/s', '% f32 peak', 'peak GiB', 'JS record ms', 'GPU ms', 'dispatches', 'new uniforms/bind groups', 'loss'],
+    ['micro-batch', 'tokens', 'recompute', 'ms/step', 'tokens/s', 'model TFLOP/step', 'TFLOP/s', '% f32 peak', 'peak GiB', 'JS record ms (dispatch / submit)', 'GPU ms', 'dispatches', 'new uniforms/bind groups', 'loss'],
     r.steps.map((s) => [`${s.batch} × ${s.seq}`, s.tokens, String(s.recompute), f(s.msPerStep, 0), f(s.tokensPerSecond, 0), f(s.modelTflop, 2),
-      f(s.achievedTflops, 2), f((100 * s.achievedTflops) / peak), f(s.peakBytes / GiB, 2), f(s.recordMs, 0), f(s.gpuStepMs, 0), s.dispatches, s.createdPerStep ? `${s.createdPerStep.uniforms}/${s.createdPerStep.bindGroups}` : '', f(s.loss, 3)]),
+      f(s.achievedTflops, 2), f((100 * s.achievedTflops) / peak), f(s.peakBytes / GiB, 2), `${f(s.recordMs, 0)} (${s.recordSplit ? `${f(s.recordSplit.dispatchMs, 0)} / ${f(s.recordSplit.submitMs, 0)}` : '?'})`, f(s.gpuStepMs, 0), s.dispatches, s.createdPerStep ? `${s.createdPerStep.uniforms}/${s.createdPerStep.bindGroups}` : '', f(s.loss, 3)]),
   ));
   for (const s of r.steps) {
     if (!s.components.length) continue;

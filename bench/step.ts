@@ -45,6 +45,7 @@ export interface StepResult {
   gpuTiming: 'timestamp' | 'wall';
   dispatches: number; // dispatches in one micro-step + optimizer step
   createdPerStep: { uniforms: number; bindGroups: number }; // GPU objects created while recording it (cache misses)
+  recordSplit: { dispatchMs: number; submitMs: number }; // of recordMs: inside gpu.dispatch (incl. op wrappers' calls), inside gpu.flush (queue.submit)
   components: Component[];
 }
 
@@ -200,6 +201,7 @@ export async function benchStep(gpu: Gpu, w: ModelWeights, o: StepOptions, break
     recordMs = performance.now() - t0;
   }, 1, false);
   const dispatches = counter.stop();
+  const recordSplit = { dispatchMs: counter.jsMs(), submitMs: counter.submitMs() };
   const createdPerStep = { uniforms: gpu.created.uniforms - created0.uniforms, bindGroups: gpu.created.bindGroups - created0.bindGroups };
   const comps = breakdownReps > 0 ? await components(gpu, w, st, T, o.seq, runs, breakdownReps) : [];
   const f = stepFlop(w, T, o.seq, o.r, st.lora.targets);
@@ -209,7 +211,7 @@ export async function benchStep(gpu: Gpu, w: ModelWeights, o: StepOptions, break
     seq: o.seq, batch: o.batch, tokens: T, recompute: st.acts.recompute,
     msPerStep, tokensPerSecond: T / (msPerStep / 1000), stepMs, loss,
     peakBytes: mem.peak(), activationPlanBytes: planBytes,
-    modelTflop, achievedTflops: modelTflop / (msPerStep / 1000), recordMs, gpuStepMs: gpuStep.ms, gpuTiming: gpuStep.timing, dispatches, createdPerStep, components: comps,
+    modelTflop, achievedTflops: modelTflop / (msPerStep / 1000), recordMs, gpuStepMs: gpuStep.ms, gpuTiming: gpuStep.timing, dispatches, recordSplit, createdPerStep, components: comps,
   };
   mem.stop();
   destroyTraining(gpu, st);

@@ -23,7 +23,7 @@ export function memoryTracker(gpu: Gpu): MemoryTracker {
   };
 }
 
-export interface DispatchCounter { stop(): number; count(): number; jsMs(): number }
+export interface DispatchCounter { stop(): number; count(): number; jsMs(): number; submitMs(): number }
 
 export function dispatchCounter(gpu: Gpu): DispatchCounter {
   const orig = gpu.dispatch;
@@ -33,6 +33,13 @@ export function dispatchCounter(gpu: Gpu): DispatchCounter {
     const t0 = performance.now();
     try { return orig.apply(this, args); } finally { ms += performance.now() - t0; }
   };
+  // Submits (gpu.flush): queue.submit's host time, separate from recording.
+  let submitMs = 0;
+  const origFlush = gpu.flush;
+  gpu.flush = function (this: Gpu) {
+    const t0 = performance.now();
+    try { return origFlush.apply(this); } finally { submitMs += performance.now() - t0; }
+  };
   // Replayed programs (Gpu.replay, decode) encode their dispatches without gpu.dispatch.
   const origReplay = gpu.replay;
   gpu.replay = function (this: Gpu, ...args: Parameters<Gpu['replay']>) {
@@ -41,7 +48,11 @@ export function dispatchCounter(gpu: Gpu): DispatchCounter {
     try { return origReplay.apply(this, args); } finally { ms += performance.now() - t0; }
   };
   return {
-    stop: () => { delete (gpu as { dispatch?: unknown }).dispatch; delete (gpu as { replay?: unknown }).replay; return n; },
+    stop: () => {
+      for (const k of ['dispatch', 'replay', 'flush'] as const) delete (gpu as Partial<Record<typeof k, unknown>>)[k];
+      return n;
+    },
+    submitMs: () => submitMs,
     count: () => n,
     jsMs: () => ms,
   };

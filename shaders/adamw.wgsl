@@ -1,5 +1,5 @@
 // Optimizer kernels (f32): global gradient norm and the AdamW step (PyTorch semantics).
-// Entry points (bindings shared: 0 read_write, 1 uniform, 2 read, 3..5 AdamW only):
+// Entry points (bindings shared: 0 read_write, 1 uniform, 2 read, 3..6 AdamW only):
 //   partial_sumsq: stage 1 — workgroup w sums grad[i]² over i ≡ w·WG + lid (mod nwg·WG) with a
 //                  tree reduction and writes partials[slot + w]
 //   final_sum:     stage 2 — one workgroup sums partials[0..count) and adds it to normSq[0]
@@ -9,8 +9,7 @@
 
 struct Params {
   n: u32, slot: u32, count: u32, max_norm: f32,
-  decay: f32, step_size: f32, inv_sqrt_bc2: f32, eps: f32,
-  one_minus_beta1: f32, beta2: f32, one_minus_beta2: f32, grad_scale: f32, // 1 − β from f64 on the host
+  eps: f32, one_minus_beta1: f32, beta2: f32, one_minus_beta2: f32, // 1 − β from f64 on the host
 }
 
 @group(0) @binding(0) var<storage, read_write> dst: array<f32>;  // partials | normSq [1] | param (n,)
@@ -19,6 +18,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;    // (n,) exp_avg
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;    // (n,) exp_avg_sq
 @group(0) @binding(5) var<storage, read> norm_sq: array<f32>;    // [1] Σ grad² over all LoRA grads
+// [4] the values that change every step: decay = 1 − lr·wd, step_size = lr / bc1,
+// inv_sqrt_bc2, grad_scale. A buffer written once per step, not the uniform: the uniform and the
+// bind groups then stay the same from step to step (cached, none created per step).
+@group(0) @binding(6) var<storage, read> hyper: array<f32>;
 
 override WG: u32 = 256; // power of two
 
@@ -55,15 +58,19 @@ fn final_sum(@builtin(local_invocation_index) lid: u32) {
 fn adamw(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= p.n) { return; }
+  let decay = hyper[0];
+  let step_size = hyper[1];
+  let inv_sqrt_bc2 = hyper[2];
+  let grad_scale = hyper[3];
   var clip = 1.0;
   if (p.max_norm > 0.0) {
-    clip = min(1.0, p.max_norm / (abs(p.grad_scale) * sqrt(norm_sq[0]) + 1e-6));
+    clip = min(1.0, p.max_norm / (abs(grad_scale) * sqrt(norm_sq[0]) + 1e-6));
   }
-  let g = src[i] * p.grad_scale * clip;
+  let g = src[i] * grad_scale * clip;
   let mi = m[i] + p.one_minus_beta1 * (g - m[i]);
   let vi = p.beta2 * v[i] + p.one_minus_beta2 * g * g;
   m[i] = mi;
   v[i] = vi;
-  let denom = sqrt(vi) * p.inv_sqrt_bc2 + p.eps;
-  dst[i] = dst[i] * p.decay - p.step_size * mi / denom;
+  let denom = sqrt(vi) * inv_sqrt_bc2 + p.eps;
+  dst[i] = dst[i] * decay - step_size * mi / denom;
 }

@@ -5,7 +5,8 @@
 // (rows ty + i·WG_Y, cols tx + j·WG_X) so loads and stores stay coalesced.
 // Optional inverted dropout (used by LoRA) on one operand, keyed by the element's linear
 // index in its own buffer: DROP = 1 masks A's elements, 2 masks B's, 3 masks C's new term.
-// keep(idx) = (hash(idx ^ hash(seed ^ 0x9e3779b9)) >> 8) >= thresh, kept values × inv_keep.
+// keep(idx) = (hash(idx ^ hash(seed ^ 0x9e3779b9)) >> 8) >= thresh, kept values × inv_keep,
+// seed = p.seed + seed_base[0].
 // Split-K (skinny outputs with a long K, e.g. LoRA's x·Aᵀ with r = 16): workgroup z handles
 // K range [z·k_split, (z+1)·k_split) and, when SPLIT, writes its alpha-scaled partial tile to
 // c[z·M·N + ...] (a scratch buffer); entry `splitk_reduce` then sums the S partials in a fixed
@@ -20,7 +21,10 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> c: array<f32>; // [M, N] (SPLIT: partials [S, M, N])
 @group(0) @binding(1) var<storage, read> a: array<f32>;       // [M, K] or [K, M] (TRANS_A); splitk_reduce: partials [S, M, N]
 @group(0) @binding(2) var<uniform> p: Params;
-@group(0) @binding(3) var<storage, read> b: array<f32>;       // [K, N] or [N, K] (TRANS_B)
+// [≥1] added to p.seed (mod 2^32): the step-dependent part of a dropout seed lives in a buffer
+// written once per step, so the uniform (and the bind group) of a module repeats every step.
+@group(0) @binding(3) var<storage, read> seed_base: array<u32>;
+@group(0) @binding(4) var<storage, read> b: array<f32>;       // [K, N] or [N, K] (TRANS_B)
 
 override BM: u32 = 64;
 override BN: u32 = 64;
@@ -48,7 +52,7 @@ fn lowbias32(x0: u32) -> u32 {
 }
 
 fn dropout_factor(idx: u32) -> f32 {
-  let h = lowbias32(idx ^ lowbias32(p.seed ^ 0x9e3779b9u));
+  let h = lowbias32(idx ^ lowbias32((p.seed + seed_base[0]) ^ 0x9e3779b9u));
   return select(0.0, p.inv_keep, (h >> 8u) >= p.thresh);
 }
 

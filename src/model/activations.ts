@@ -36,6 +36,7 @@ export interface Workspace {
   positions: Tensor; // [T] i32 position within its sequence
   segIds: Tensor; // [T] i32 sequence index within the packed batch
   targets: Tensor; // [T] i32 next-token targets (-100 = no loss)
+  seedBase: Tensor; // [1] u32 bits: this micro-step's part of the LoRA dropout seeds (forward.ts stepSeedBase)
   out: Tensor; // [T, C] residual stream after the last layer
   xf: Tensor; // [T, C] final norm output
   rstdF: Tensor; // [T]
@@ -72,7 +73,7 @@ export function activationTable(d: ModelDims, maxT: number, Tc: number, r: numbe
     e('layer.x2', [T, d.C], layerSets), e('layer.xn2', [T, d.C], layerSets), e('layer.rstd2', [T], layerSets),
     e('layer.g', [T, d.I], layerSets), e('layer.u', [T, d.I], layerSets), e('layer.h', [T, d.I], layerSets),
     e('layer.xa', [T, r], layerSets * targets.length),
-    e('ids', [T], 1, 'i32'), e('positions', [T], 1, 'i32'), e('segIds', [T], 1, 'i32'), e('targets', [T], 1, 'i32'),
+    e('ids', [T], 1, 'i32'), e('positions', [T], 1, 'i32'), e('segIds', [T], 1, 'i32'), e('targets', [T], 1, 'i32'), e('seedBase', [1], 1, 'i32'),
     e('out', [T, d.C]), e('xf', [T, d.C]), e('rstdF', [T]), e('nll', [T]),
     e('dRes', [T, d.C]), e('dC', [T, d.C]), e('dQ', [T, d.H * d.D]), e('dK', [T, d.Hkv * d.D]), e('dV', [T, d.Hkv * d.D]),
     e('dAttn', [T, d.H * d.D]), e('dG', [T, d.I]), e('dU', [T, d.I]), e('dH', [T, d.I]), e('loraScratch', [T, r]),
@@ -107,7 +108,7 @@ export function allocActivations(gpu: Gpu, d: ModelDims, maxT: number, Tc: numbe
   const layers: LayerActs[] = [];
   for (let l = 0; l < d.L; l++) layers.push({ x: t([T, d.C], `L${l}.x`), ...(shared ?? makeSet(l)) });
   const ws: Workspace = {
-    ids: t([T], 'ids', 'i32'), positions: t([T], 'positions', 'i32'), segIds: t([T], 'segIds', 'i32'), targets: t([T], 'targets', 'i32'),
+    ids: t([T], 'ids', 'i32'), positions: t([T], 'positions', 'i32'), segIds: t([T], 'segIds', 'i32'), targets: t([T], 'targets', 'i32'), seedBase: t([1], 'seedBase', 'i32'),
     out: t([T, d.C], 'out'), xf: t([T, d.C], 'xf'), rstdF: t([T], 'rstdF'), nll: t([T], 'nll'),
     dRes: t([T, d.C], 'dRes'), dC: t([T, d.C], 'dC'), dQ: t([T, d.H * d.D], 'dQ'), dK: t([T, d.Hkv * d.D], 'dK'), dV: t([T, d.Hkv * d.D], 'dV'),
     dAttn: t([T, d.H * d.D], 'dAttn'), dG: t([T, d.I], 'dG'), dU: t([T, d.I], 'dU'), dH: t([T, d.I], 'dH'), loraScratch: t([T, r], 'loraScratch'),

@@ -12,7 +12,7 @@ import { rmsnormBackward } from '../gpu/ops/rmsnorm';
 import { ropeBackward } from '../gpu/ops/rope';
 import { swigluBackward } from '../gpu/ops/swiglu';
 import { lseView, rows, type Activations, type LayerActs } from './activations';
-import { batchAttention, dropoutSeed, layerForward, type RunOptions } from './forward';
+import { batchAttention, layerForward, loraRunOpts, withSeedBase, type RunOptions } from './forward';
 import { linearBackward } from './linear';
 import type { Target } from './modules';
 import type { ModelWeights } from './weights';
@@ -29,9 +29,7 @@ function projBackward(
   const m = run.lora?.layers[l][t];
   const xa = a.xa[t];
   if (!m || !xa || !run.lora) return;
-  loraBackward(gpu, m.dA, m.dB, dx, dy, x, m.A, m.B, rows(xa, T), rows(acts.ws.loraScratch, T), {
-    scale: run.lora.scale, dropout: run.train ? run.lora.dropout : 0, seed: dropoutSeed(run.seed, l, t),
-  });
+  loraBackward(gpu, m.dA, m.dB, dx, dy, x, m.A, m.B, rows(xa, T), rows(acts.ws.loraScratch, T), loraRunOpts(run, run.lora, l, t));
 }
 
 /** Backward of one layer: on entry ws.dRes = dLoss/d(layer output); on exit dLoss/d(layer input). */
@@ -61,8 +59,9 @@ function layerBackward(gpu: Gpu, w: ModelWeights, acts: Activations, l: number, 
 }
 
 /** Backward from ws.dC = dLoss/dxf (written by lossChunks) down to every LoRA gradient. */
-export function modelBackward(gpu: Gpu, w: ModelWeights, acts: Activations, T: number, run: RunOptions): void {
+export function modelBackward(gpu: Gpu, w: ModelWeights, acts: Activations, T: number, runIn: RunOptions): void {
   const ws = acts.ws;
+  const run = withSeedBase(gpu, acts, runIn, false); // the forward wrote this step's ws.seedBase
   rmsnormBackward(gpu, rows(ws.dRes, T), rows(ws.dC, T), rows(ws.out, T), w.finalNorm, rows(ws.rstdF, T));
   for (let l = w.dims.L - 1; l >= 0; l--) {
     if (acts.recompute) {

@@ -7,7 +7,8 @@ import type { Gpu } from '../gpu/core/context';
 import type { Tensor } from '../gpu/core/tensor';
 import { attentionForward } from '../gpu/ops/attention';
 import { copy } from '../gpu/ops/elementwise';
-import { loraDownSmallMulti, loraForward, loraSmallApplies } from '../gpu/ops/lora';
+import { loraDownSmallMulti, loraForward, loraSmallApplies, type LoraOpts } from '../gpu/ops/lora';
+import { writeTensor } from '../gpu/core/tensor';
 import { nf4Matmul } from '../gpu/ops/nf4';
 import { rmsnormForward } from '../gpu/ops/rmsnorm';
 import { ropeForward } from '../gpu/ops/rope';
@@ -25,11 +26,37 @@ export interface RunOptions {
   lora: LoraState | null;
   train: boolean;
   seed: number;
+  /** ws.seedBase when it holds this run's stepSeedBase (withSeedBase); else seeds go whole in uniforms. */
+  seedBase?: Tensor;
 }
 
-/** Per-module dropout seed: distinct for every step, layer and module. */
+/**
+ * Per-module dropout seed, distinct for every step, layer and module:
+ * dropoutSeed = stepSeedBase(seed) + moduleSeed(layer, t) (mod 2^32). The kernels get the
+ * module part in their uniform and the step part from ws.seedBase (written once per forward),
+ * so their uniforms and bind groups are the same every step (cached, none created per step).
+ */
 export function dropoutSeed(seed: number, layer: number, t: Target): number {
-  return (Math.imul(seed >>> 0, 0x9e3779b1) + layer * 131 + TARGETS.indexOf(t) * 7919) >>> 0;
+  return (stepSeedBase(seed) + moduleSeed(layer, t)) >>> 0;
+}
+export function stepSeedBase(seed: number): number {
+  return Math.imul(seed >>> 0, 0x9e3779b1) >>> 0;
+}
+export function moduleSeed(layer: number, t: Target): number {
+  return (layer * 131 + TARGETS.indexOf(t) * 7919) >>> 0;
+}
+
+/** LoRA options of module t in layer l for this run (dropout only when training). */
+export function loraRunOpts(run: RunOptions, lora: LoraState, l: number, t: Target): LoraOpts {
+  const seed = run.seedBase ? moduleSeed(l, t) : dropoutSeed(run.seed, l, t);
+  return { scale: lora.scale, dropout: run.train ? lora.dropout : 0, seed, seedBase: run.seedBase };
+}
+
+/** The run with ws.seedBase holding stepSeedBase(run.seed) (written here when dropout is on). */
+export function withSeedBase(gpu: Gpu, acts: Activations, run: RunOptions, write: boolean): RunOptions {
+  if (!run.train || !run.lora || run.lora.dropout === 0) return run;
+  if (write) writeTensor(gpu, acts.ws.seedBase, Int32Array.of(stepSeedBase(run.seed) | 0));
+  return { ...run, seedBase: acts.ws.seedBase };
 }
 
 /** Whether a module's forward at T tokens takes the decode path (xa GEMV, B term in the base GEMV epilogue). */
@@ -69,9 +96,7 @@ function projGroupForward(
     const m = ms[i], xa = xas[i];
     linearForward(gpu, ys[i], x, bases[i], accumulate);
     if (m && xa && run.lora) {
-      loraForward(gpu, ys[i], rows(xa, T), x, m.A, m.B, {
-        scale: run.lora.scale, dropout: run.train ? run.lora.dropout : 0, seed: dropoutSeed(run.seed, layer, t),
-      });
+      loraForward(gpu, ys[i], rows(xa, T), x, m.A, m.B, loraRunOpts(run, run.lora, layer, t));
     }
   });
 }
@@ -118,8 +143,9 @@ export function layerForward(
 }
 
 /** Embedding → all layers → final norm. Leaves xf [T,C] in the workspace for the loss. */
-export function modelForward(gpu: Gpu, w: ModelWeights, acts: Activations, T: number, run: RunOptions, attend?: AttendFn): void {
+export function modelForward(gpu: Gpu, w: ModelWeights, acts: Activations, T: number, runIn: RunOptions, attend?: AttendFn): void {
   const ws = acts.ws;
+  const run = withSeedBase(gpu, acts, runIn, true);
   const positions = rows(ws.positions, T);
   const att = attend ?? batchAttention(gpu, w, rows(ws.segIds, T));
   embeddingGather(gpu, rows(acts.layers[0].x, T), rows(ws.ids, T), w.embed);

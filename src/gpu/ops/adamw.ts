@@ -8,7 +8,7 @@
 
 import type { Gpu } from '../core/context';
 import { check } from '../core/errors';
-import { createTensor, numel, packUniform, type Tensor } from '../core/tensor';
+import { createTensor, numel, packUniform, writeTensor, type Tensor } from '../core/tensor';
 import code from '../../../shaders/adamw.wgsl';
 import { grid1d } from './grid';
 import { checkBindable, checkDistinct, checkTensor } from './guards';
@@ -45,9 +45,26 @@ function partialsBuffer(gpu: Gpu, count: number): Tensor {
 function uniform(gpu: Gpu, f: Partial<Record<string, number>>): GPUBuffer {
   return gpu.uniform(packUniform([
     f.n ?? 0, f.slot ?? 0, f.count ?? 0, { f: f.maxNorm ?? 0 },
-    { f: f.decay ?? 0 }, { f: f.stepSize ?? 0 }, { f: f.invSqrtBc2 ?? 0 }, { f: f.eps ?? 0 },
-    { f: f.oneMinusBeta1 ?? 0 }, { f: f.beta2 ?? 0 }, { f: f.oneMinusBeta2 ?? 0 }, { f: f.gradScale ?? 0 },
+    { f: f.eps ?? 0 }, { f: f.oneMinusBeta1 ?? 0 }, { f: f.beta2 ?? 0 }, { f: f.oneMinusBeta2 ?? 0 },
   ]));
+}
+
+/**
+ * The per-step values of adamw.wgsl ([4] f32: decay, step size, 1/sqrt(bc2), grad scale) in one
+ * buffer per device, rewritten only when they change (once per optimizer step: every tensor of a
+ * step shares them). writeTensor submits the work recorded before it first, so dispatches
+ * recorded with the old values still read them.
+ */
+const hypers = new WeakMap<Gpu, { t: Tensor; last: string }>();
+function hyperBuffer(gpu: Gpu, values: Float32Array): GPUBuffer {
+  let h = hypers.get(gpu);
+  if (!h) hypers.set(gpu, (h = { t: createTensor(gpu, [4], 'f32', 'adamw.hyper', true), last: '' }));
+  const key = values.join(',');
+  if (key !== h.last) {
+    writeTensor(gpu, h.t, values);
+    h.last = key;
+  }
+  return h.t.buffer;
 }
 
 /** normSq[0] += Σ over all grads of grad². */
@@ -101,13 +118,11 @@ export function adamwStep(
   check([lr, eps, weightDecay, maxGradNorm, gradScale].every(Number.isFinite), op, 'options must be finite');
   const bc1 = 1 - beta1 ** step;
   const bc2 = 1 - beta2 ** step;
-  const u = uniform(gpu, {
-    n, maxNorm: maxGradNorm, decay: 1 - lr * weightDecay, stepSize: lr / bc1,
-    invSqrtBc2: 1 / Math.sqrt(bc2), eps, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, gradScale,
-  });
+  const u = uniform(gpu, { n, maxNorm: maxGradNorm, eps, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2 });
+  const hyper = hyperBuffer(gpu, Float32Array.of(1 - lr * weightDecay, lr / bc1, 1 / Math.sqrt(bc2), gradScale));
   gpu.dispatch(
     { code, entry: 'adamw', constants: { WG } },
-    [param.buffer, u, grad.buffer, m.buffer, v.buffer, normSq.buffer],
+    [param.buffer, u, grad.buffer, m.buffer, v.buffer, normSq.buffer, hyper],
     grid1d(gpu, Math.ceil(n / WG)),
   );
 }

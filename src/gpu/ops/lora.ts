@@ -28,6 +28,8 @@ export interface LoraOpts {
   scale: number; // lora_alpha / r
   dropout: number; // lora_dropout probability p in [0, 1)
   seed: number; // u32; the same seed must be given to the matching backward
+  /** [1] u32 bits added to `seed` on the GPU (the step's part: see forward.ts stepSeedBase). */
+  seedBase?: Tensor;
   tiled?: boolean; // force the GEMM path at small T (tests, benchmarks)
 }
 
@@ -51,7 +53,7 @@ function dims(op: string, x: Tensor, A: Tensor, B: Tensor, opts: LoraOpts): Dims
 }
 
 function drop(opts: LoraOpts, on: GemmDropout['on']): GemmDropout | null {
-  return opts.dropout > 0 ? { p: opts.dropout, seed: opts.seed, on } : null;
+  return opts.dropout > 0 ? { p: opts.dropout, seed: opts.seed, seedBase: opts.seedBase, on } : null;
 }
 
 /**

@@ -27,6 +27,8 @@ export interface MatmulOpts {
 export interface GemmDropout {
   p: number; // drop probability in [0, 1)
   seed: number; // u32
+  /** [1] u32 (bits) added to `seed` on the GPU (the step's part of the seed; default 0). */
+  seedBase?: Tensor;
   on: 'a' | 'b' | 'c'; // the operand whose elements are masked ('c': the new alpha·AB term)
 }
 
@@ -49,6 +51,14 @@ export function splitK(tiles: number, K: number, BK = 16): { splits: number; kSp
   const kSplit = Math.ceil(K / splits / BK) * BK;
   splits = Math.ceil(K / kSplit);
   return { splits, kSplit };
+}
+
+const zeros = new WeakMap<Gpu, Tensor>();
+/** A [4] zero buffer bound as seed_base when the seed has no step part. */
+function zeroSeed(gpu: Gpu): GPUBuffer {
+  let t = zeros.get(gpu);
+  if (!t) zeros.set(gpu, (t = createTensor(gpu, [4], 'i32', 'matmul.zeroSeed', true)));
+  return t.buffer;
 }
 
 const scratch = new WeakMap<Gpu, Tensor>();
@@ -101,6 +111,11 @@ function gemm(gpu: Gpu, c: Tensor, a: Tensor, b: Tensor, opts: MatmulOpts, drop:
     thresh = dropThreshold(drop.p);
     invKeep = 1 / (1 - drop.p);
     seed = drop.seed >>> 0;
+    if (drop.seedBase) {
+      checkTensor(op, 'seedBase', drop.seedBase, null, 'i32');
+      check(numel(drop.seedBase.shape) >= 1, op, 'seedBase must hold one value');
+      checkDistinct(op, c, drop.seedBase, 'c and seedBase');
+    }
   }
   if (M === 0 || N === 0) return;
   const t = tileFor(M, N);
@@ -113,11 +128,12 @@ function gemm(gpu: Gpu, c: Tensor, a: Tensor, b: Tensor, opts: MatmulOpts, drop:
   const u = gpu.uniform(packUniform([
     M, N, K, { f: alpha }, opts.accumulate ? 1 : 0, seed, thresh, { f: invKeep }, kSplit, splits,
   ]));
+  const sb = drop?.seedBase?.buffer ?? zeroSeed(gpu);
   if (splits === 1) {
-    gpu.dispatch({ code, constants }, [c.buffer, a.buffer, u, b.buffer], [gx, gy]);
+    gpu.dispatch({ code, constants }, [c.buffer, a.buffer, u, sb, b.buffer], [gx, gy]);
     return;
   }
   const part = splitScratch(gpu, splits * M * N);
-  gpu.dispatch({ code, constants }, [part.buffer, a.buffer, u, b.buffer], [gx, gy, splits]);
-  gpu.dispatch({ code, entry: 'splitk_reduce', constants: { DROP } }, [c.buffer, part.buffer, u], grid1d(gpu, Math.ceil((M * N) / 256)));
+  gpu.dispatch({ code, constants }, [part.buffer, a.buffer, u, sb, b.buffer], [gx, gy, splits]);
+  gpu.dispatch({ code, entry: 'splitk_reduce', constants: { DROP } }, [c.buffer, part.buffer, u, sb], grid1d(gpu, Math.ceil((M * N) / 256)));
 }

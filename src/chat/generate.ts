@@ -8,7 +8,7 @@
 // host (bench/NOTES.md v8).
 
 import type { Gpu, Program } from '../gpu/core/context';
-import { createTensor, readBytes, writeTensor, type Tensor } from '../gpu/core/tensor';
+import { createReadback, createTensor, readMapped, writeTensor, type Tensor } from '../gpu/core/tensor';
 import { attentionDecode, attentionForward, kvCacheWrite } from '../gpu/ops/attention';
 import { allocDecodePartials, attentionDecodeStep, decodeStepSupported } from '../gpu/ops/attention_decode';
 import { matmul16 } from '../gpu/ops/w16';
@@ -26,6 +26,8 @@ export interface KvCache {
   v: Tensor[]; // [L] × [maxCtx, Hkv*D]
   /** attentionDecodeStep's split partials [H, S, D+2]; null when the head shape needs the general path. */
   part: Tensor | null;
+  /** logits [V] f32 readback (MAP_READ), filled at the end of every step. */
+  logits: Tensor;
   /** Captured decode steps of the base model and per adapter; recaptured when stale. */
   programs: { base: Program | null; lora: WeakMap<LoraState, Program> };
 }
@@ -39,7 +41,8 @@ export function allocKvCache(gpu: Gpu, w: ModelWeights, maxCtx: number): KvCache
   }
   const shape = { nHeads: d.H, nKvHeads: d.Hkv, headDim: d.D };
   const part = decodeStepSupported(shape) ? allocDecodePartials(gpu, shape, maxCtx) : null;
-  return { maxCtx, k, v, part, programs: { base: null, lora: new WeakMap() } };
+  const logits = createReadback(gpu, [d.V], 'f32', 'kv.logitsReadback');
+  return { maxCtx, k, v, part, logits, programs: { base: null, lora: new WeakMap() } };
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -65,14 +68,15 @@ function decodeForward(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: 
   const positions = rows(ws.positions, 1);
   const attend: AttendFn = (l, out, _lse, q, k, v) => attentionDecodeStep(gpu, out, part, kv.k[l], kv.v[l], q, k, v, positions, shape);
   modelForward(gpu, w, acts, 1, { lora, train: false, seed: 0 }, attend);
-  lastLogits(gpu, w, acts, 1);
+  lastLogits(gpu, w, acts, kv, 1);
 }
 
-/** logits [1, V] of row T-1 of xf (ws.logits). */
-function lastLogits(gpu: Gpu, w: ModelWeights, acts: Activations, T: number): void {
+/** logits [1, V] of row T-1 of xf (ws.logits), copied into the readback kv.logits. */
+function lastLogits(gpu: Gpu, w: ModelWeights, acts: Activations, kv: KvCache, T: number): void {
   const ws = acts.ws;
   copyRows(gpu, ws.xChunk, 0, ws.xf, T - 1, 1, w.dims.C);
   matmul16(gpu, rows(ws.logits, 1), rows(ws.xChunk, 1), w.lmHead);
+  gpu.copyBuffer(ws.logits.buffer, 0, kv.logits.buffer, 0, w.dims.V * 4);
 }
 
 /** Run T tokens starting at position `start` through the model, filling the cache; logits of the last row. */
@@ -80,9 +84,8 @@ async function step(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Act
   const T = ids.length, ws = acts.ws;
   writeTensor(gpu, ws.ids, Int32Array.from(ids));
   writeTensor(gpu, ws.positions, Int32Array.from(ids, (_, i) => start + i));
-  writeTensor(gpu, ws.segIds, new Int32Array(T));
   const part = kv.part;
-  if (T === 1 && start > 0 && part) {
+  if (T === 1 && start > 0 && part) { // attentionDecodeStep reads no segIds
     const prog = lora ? kv.programs.lora.get(lora) : kv.programs.base;
     if (prog && gpu.isCurrent(prog)) gpu.replay(prog);
     else {
@@ -91,11 +94,12 @@ async function step(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Act
       else kv.programs.base = fresh;
     }
   } else {
+    writeTensor(gpu, ws.segIds, new Int32Array(T));
     modelForward(gpu, w, acts, T, { lora, train: false, seed: 0 }, attendWithCache(gpu, w, kv, start, T, rows(ws.segIds, T)));
-    lastLogits(gpu, w, acts, T);
+    lastLogits(gpu, w, acts, kv, T);
   }
   // Read back only the one row of logits that sampling needs ([V] f32).
-  const bytes = await readBytes(gpu, ws.logits.buffer, 0, w.dims.V * 4);
+  const bytes = await readMapped(gpu, kv.logits);
   return new Float32Array(bytes.buffer, 0, w.dims.V);
 }
 

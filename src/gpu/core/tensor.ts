@@ -42,6 +42,28 @@ export function createTensor(
   return { buffer, shape: [...shape], dtype, label };
 }
 
+/**
+ * A host-readable tensor (MAP_READ | COPY_DST) for a readback repeated every step (decode
+ * logits): filled by gpu.copyBuffer (capturable), read by readMapped without a new buffer each time.
+ */
+export function createReadback(gpu: Gpu, shape: readonly number[], dtype: DType = 'f32', label = 'readback'): Tensor {
+  const bytes = Math.max(4, Math.ceil(byteSize(shape, dtype) / 4) * 4);
+  const buffer = gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label });
+  gpu.allocatedBytes += bytes;
+  gpu.scope?.push(buffer);
+  return { buffer, shape: [...shape], dtype, label };
+}
+
+/** Submit pending work and copy a readback tensor's contents to the host. */
+export async function readMapped(gpu: Gpu, t: Tensor): Promise<Uint8Array> {
+  gpu.flush();
+  await t.buffer.mapAsync(GPUMapMode.READ);
+  if (gpu.lost) throw gpu.lost;
+  const out = new Uint8Array(t.buffer.getMappedRange().slice(0));
+  t.buffer.unmap();
+  return out;
+}
+
 type TypedData = Float32Array | Uint32Array | Int32Array | Uint8Array;
 
 /** Allocate and fill a tensor from host data (length must match the shape). */

@@ -9,7 +9,7 @@ import type { Tensor } from '../gpu/core/tensor';
 import { attentionBackward } from '../gpu/ops/attention';
 import { loraBackward } from '../gpu/ops/lora';
 import { rmsnormBackward } from '../gpu/ops/rmsnorm';
-import { ropeBackward } from '../gpu/ops/rope';
+import { ropeBackwardQK } from '../gpu/ops/rope';
 import { swigluBackward } from '../gpu/ops/swiglu';
 import { lseView, rows, type Activations, type LayerActs } from './activations';
 import { batchAttention, layerForward, loraRunOpts, withSeedBase, type RunOptions } from './forward';
@@ -49,8 +49,7 @@ function layerBackward(gpu: Gpu, w: ModelWeights, acts: Activations, l: number, 
   projBackward(gpu, w, acts, run, l, 'o_proj', dAttn, dRes, v(a.attn), a, false, true);
   attentionBackward(gpu, dQ, dK, dV, dAttn, v(a.q), v(a.k), v(a.v), v(a.attn), lseView(a.lse, T), v(ws.segIds),
     { nHeads: d.H, nKvHeads: d.Hkv, headDim: d.D });
-  ropeBackward(gpu, dQ, v(ws.positions), w.invFreq, d.H, d.D);
-  ropeBackward(gpu, dK, v(ws.positions), w.invFreq, d.Hkv, d.D);
+  ropeBackwardQK(gpu, dQ, dK, v(ws.positions), w.invFreq, d.H, d.Hkv, d.D);
   if (first && !run.lora) return;
   projBackward(gpu, w, acts, run, l, 'q_proj', dC, dQ, v(a.xn1), a, false, !first);
   projBackward(gpu, w, acts, run, l, 'k_proj', dC, dK, v(a.xn1), a, true, !first);

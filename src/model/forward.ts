@@ -11,7 +11,7 @@ import { loraDownSmallMulti, loraForward, loraSmallApplies, type LoraOpts } from
 import { writeTensor } from '../gpu/core/tensor';
 import { nf4Matmul } from '../gpu/ops/nf4';
 import { rmsnormForward } from '../gpu/ops/rmsnorm';
-import { ropeForward } from '../gpu/ops/rope';
+import { ropeForwardQK } from '../gpu/ops/rope';
 import { swigluForward } from '../gpu/ops/swiglu';
 import { embeddingGather } from '../gpu/ops/w16';
 import { lseView, rows, type Activations, type LayerActs } from './activations';
@@ -130,8 +130,7 @@ export function layerForward(
 
   rmsnormForward(gpu, xn1, rows(a.rstd1, T), x, lw.inputNorm, w.cfg.rmsNormEps);
   group([q, k, vv], xn1, ['q_proj', 'k_proj', 'v_proj']);
-  ropeForward(gpu, q, positions, w.invFreq, d.H, d.D);
-  ropeForward(gpu, k, positions, w.invFreq, d.Hkv, d.D);
+  ropeForwardQK(gpu, q, k, positions, w.invFreq, d.H, d.Hkv, d.D);
   attend(l, attn, lseView(a.lse, T), q, k, vv);
   copy(gpu, x2, x);
   proj(x2, attn, 'o_proj', true);

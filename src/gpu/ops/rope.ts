@@ -7,7 +7,7 @@ import { check } from '../core/errors';
 import { numel, packUniform, type Tensor } from '../core/tensor';
 import code from '../../../shaders/rope.wgsl';
 import { grid1d } from './grid';
-import { checkBindable, checkTensor } from './guards';
+import { checkBindable, checkDistinct, checkTensor } from './guards';
 
 const WG = 256;
 
@@ -73,8 +73,35 @@ function rotate(gpu: Gpu, op: string, x: Tensor, positions: Tensor, invFreq: Ten
   checkTensor(op, 'invFreq', invFreq, headDim / 2);
   checkBindable(gpu, op, x);
   const n = (T * nHeads * headDim) / 2;
-  const u = gpu.uniform(packUniform([n, nHeads, headDim / 2, { f: sgn }]));
+  const u = gpu.uniform(packUniform([n, nHeads, headDim / 2, { f: sgn }, 0, 0]));
   gpu.dispatch({ code, constants: { WG } }, [x.buffer, positions.buffer, invFreq.buffer, u], grid1d(gpu, Math.ceil(n / WG)));
+}
+
+/** ropeForward (sgn 1) or ropeBackward (sgn −1) of q [T, H·D] and k [T, Hkv·D] in one dispatch. */
+function rotateQK(gpu: Gpu, op: string, q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor, nHeads: number, nKvHeads: number, headDim: number, sgn: number): void {
+  check(Number.isInteger(nHeads) && nHeads > 0 && Number.isInteger(nKvHeads) && nKvHeads > 0, op, `head counts must be positive integers, got ${nHeads}, ${nKvHeads}`);
+  check(Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0, op, `headDim must be a positive even integer, got ${headDim}`);
+  checkTensor(op, 'positions', positions, null, 'i32');
+  const T = numel(positions.shape);
+  checkTensor(op, 'q', q, T * nHeads * headDim);
+  checkTensor(op, 'k', k, T * nKvHeads * headDim);
+  checkTensor(op, 'invFreq', invFreq, headDim / 2);
+  checkDistinct(op, q, k, 'q and k');
+  checkBindable(gpu, op, q, k);
+  const n = (T * nHeads * headDim) / 2, n2 = (T * nKvHeads * headDim) / 2;
+  const u = gpu.uniform(packUniform([n, nHeads, headDim / 2, { f: sgn }, n2, nKvHeads]));
+  gpu.dispatch({ code, entry: 'main_qk', constants: { WG } }, [q.buffer, positions.buffer, invFreq.buffer, u, k.buffer],
+    grid1d(gpu, Math.ceil((n + n2) / WG)));
+}
+
+/** ropeForward of q [T, H·D] and k [T, Hkv·D] in one dispatch (bit-identical to two calls). */
+export function ropeForwardQK(gpu: Gpu, q: Tensor, k: Tensor, positions: Tensor, invFreq: Tensor, nHeads: number, nKvHeads: number, headDim: number): void {
+  rotateQK(gpu, 'ropeForwardQK', q, k, positions, invFreq, nHeads, nKvHeads, headDim, 1);
+}
+
+/** ropeBackward of dq [T, H·D] and dk [T, Hkv·D] in one dispatch. */
+export function ropeBackwardQK(gpu: Gpu, dq: Tensor, dk: Tensor, positions: Tensor, invFreq: Tensor, nHeads: number, nKvHeads: number, headDim: number): void {
+  rotateQK(gpu, 'ropeBackwardQK', dq, dk, positions, invFreq, nHeads, nKvHeads, headDim, -1);
 }
 
 /** Rotate x [T, H·D] in place by each token's position. */

@@ -5,7 +5,7 @@
 // FD tolerance 1e-8: the rotation is linear in x, so central differences are exact up to
 // rounding.
 import { describe, expect, it } from 'vitest';
-import { ropeBackward, ropeForward, ropeInvFreq } from '../../../src/gpu/ops/rope';
+import { ropeBackward, ropeBackwardQK, ropeForward, ropeForwardQK, ropeInvFreq } from '../../../src/gpu/ops/rope';
 import { ropeBackwardRef, ropeForwardRef } from '../../../src/gpu/ops/rope.ref';
 import { readF32, tensorFrom, createTensor } from '../../../src/gpu/core/tensor';
 import { Rng } from '../../../src/util/rng';
@@ -103,5 +103,26 @@ describe('rope', () => {
     expect(() => ropeForward(gpu, createTensor(gpu, [2, 7]), pos, f, 2, 4)).toThrow(/ropeForward.*x/);
     expect(() => ropeForward(gpu, createTensor(gpu, [2, 8]), createTensor(gpu, [2]), f, 2, 4)).toThrow(/i32/);
     expect(() => ropeForward(gpu, createTensor(gpu, [2, 6]), pos, f, 1, 3)).toThrow(/even/);
+  });
+
+  // q and k in one dispatch (the model's path): bit-identical to rotating each alone.
+  it.each([[7, 4, 2, 6], [3, 8, 1, 128]])('ropeForwardQK / ropeBackwardQK T=%i H=%i Hkv=%i D=%i equal the single-tensor kernels bit for bit', async (T, H, Hkv, D) => {
+    const gpu = await testGpu();
+    const rng = new Rng(T + H + Hkv + D);
+    const q = rng.floats(T * H * D), k = rng.floats(T * Hkv * D);
+    const pos = Int32Array.from({ length: T }, () => rng.int(131072));
+    const tp = tensorFrom(gpu, pos, [T]), tf = tensorFrom(gpu, ropeInvFreq({ ...LLAMA31, headDim: D }), [D / 2]);
+    for (const [pair, single] of [[ropeForwardQK, ropeForward], [ropeBackwardQK, ropeBackward]] as const) {
+      const q1 = tensorFrom(gpu, q, [T, H * D]), k1 = tensorFrom(gpu, k, [T, Hkv * D]);
+      const q2 = tensorFrom(gpu, q, [T, H * D]), k2 = tensorFrom(gpu, k, [T, Hkv * D]);
+      pair(gpu, q1, k1, tp, tf, H, Hkv, D);
+      single(gpu, q2, tp, tf, H, D);
+      single(gpu, k2, tp, tf, Hkv, D);
+      expect(Array.from(await readF32(gpu, q1))).toEqual(Array.from(await readF32(gpu, q2)));
+      expect(Array.from(await readF32(gpu, k1))).toEqual(Array.from(await readF32(gpu, k2)));
+    }
+    const t = tensorFrom(gpu, q, [T, H * D]);
+    expect(() => ropeForwardQK(gpu, t, t, tp, tf, H, H, D)).toThrow(/q and k/);
+    expect(() => ropeForwardQK(gpu, t, createTensor(gpu, [T, Hkv * D + 2]), tp, tf, H, Hkv, D)).toThrow(/ropeForwardQK.*k/);
   });
 });

@@ -4,7 +4,7 @@
 // logits read back for sampling). The bandwidth bound = copy bandwidth ÷ bytes read per token
 // (all weights once, LoRA A/B, the KV cache up to the context length).
 
-import type { Gpu } from '../src/gpu/core/context';
+import type { Gpu, Program } from '../src/gpu/core/context';
 import { destroyTensor, writeTensor, type Tensor } from '../src/gpu/core/tensor';
 import { allocKvCache, generate, type KvCache } from '../src/chat/generate';
 import { GREEDY } from '../src/chat/sampling';
@@ -13,8 +13,7 @@ import { loraForward } from '../src/gpu/ops/lora';
 import { nf4Matmul } from '../src/gpu/ops/nf4';
 import { matmul16 } from '../src/gpu/ops/w16';
 import { allocActivations, rows, type Activations } from '../src/model/activations';
-import { modelForward, type AttendFn } from '../src/model/forward';
-import { copyRows } from '../src/model/loss';
+import type { AttendFn } from '../src/model/forward';
 import { allocLora, initLora, loraModules, type LoraState } from '../src/model/lora';
 import { TARGETS, type Target } from '../src/model/modules';
 import type { ModelWeights } from '../src/model/weights';
@@ -27,7 +26,7 @@ export interface DecodeRun { lora: boolean; prefillMs: number; decodeTokensPerSe
 
 /** GPU time (timestamps) of the pieces of one decode token at position `prompt`. */
 export interface DecodeGpu {
-  forwardLoraMs: number; // whole T=1 forward + lm_head, adapter on
+  forwardLoraMs: number; // whole T=1 forward + lm_head (the captured decode step, one submit), adapter on
   forwardBaseMs: number; // adapter off
   gemvMs: number; // the 7·L NF4 GEMVs alone
   loraMs: number; // the 7·L LoRA forwards at T=1 alone
@@ -79,18 +78,17 @@ async function decodeGpu(gpu: Gpu, w: ModelWeights, lora: LoraState, acts: Activ
     kvCacheWrite(gpu, kv.k[l], kv.v[l], k, v, pos);
     attentionDecode(gpu, out, q, kv.k[l], kv.v[l], pos + 1, shape);
   };
-  const forward = (lo: LoraState | null) => () => {
-    modelForward(gpu, w, acts, 1, { lora: lo, train: false, seed: 0 }, attend);
-    copyRows(gpu, ws.xChunk, 0, ws.xf, 0, 1, d.C);
-    matmul16(gpu, one(ws.logits), one(ws.xChunk), w.lmHead);
-  };
   const io: Record<Target, [Tensor, Tensor]> = { // x, y at T = 1
     q_proj: [a.xn1, a.q], k_proj: [a.xn1, a.k], v_proj: [a.xn1, a.v], o_proj: [a.attn, ws.dC],
     gate_proj: [a.xn2, a.g], up_proj: [a.xn2, a.u], down_proj: [a.h, ws.dC],
   };
   const reps = 5;
-  const forwardLoraMs = (await gpuTimeMs(gpu, forward(lora), reps)).ms;
-  const forwardBaseMs = (await gpuTimeMs(gpu, forward(null), reps)).ms;
+  // Whole token: the captured decode programs (generate.ts) replayed as one submit, so the
+  // timestamps bracket all of it (the per-layer submits of a normal replay would not be).
+  const whole = async (prog: Program | null | undefined) =>
+    prog ? (await gpuTimeMs(gpu, () => gpu.replay(prog, { flushes: false }), reps)).ms : NaN;
+  const forwardLoraMs = await whole(kv.programs.lora.get(lora));
+  const forwardBaseMs = await whole(kv.programs.base);
   const gemvMs = (await gpuTimeMs(gpu, () => {
     for (const lw of w.layers) for (const t of TARGETS) {
       const p = lw.proj[t];
@@ -127,7 +125,7 @@ export async function benchDecode(gpu: Gpu, w: ModelWeights, o: { prompt: number
   const bound = (o.copyGBs * 1e9) / total;
   const seen = new Set<GPUBuffer>();
   const kill = (t: Tensor) => { if (!seen.has(t.buffer)) { seen.add(t.buffer); destroyTensor(gpu, t); } };
-  [...kv.k, ...kv.v].forEach(kill);
+  [...kv.k, ...kv.v, kv.logits, ...(kv.part ? [kv.part] : [])].forEach(kill);
   for (const [, , m] of loraModules(lora)) [m.A, m.B, m.dA, m.dB, m.mA, m.vA, m.mB, m.vB].forEach(kill);
   for (const l of acts.layers) for (const t of Object.values(l)) {
     if ('buffer' in (t as object)) kill(t as Tensor);

@@ -22,7 +22,7 @@ const flag = (n: string) => argv.includes(`--${n}`);
 const opt = (n: string, dflt: string) => { const i = argv.indexOf(`--${n}`); return i >= 0 ? argv[i + 1] : dflt; };
 const tiny = flag('tiny');
 const seq = Number(opt('seq', tiny ? '16' : '512'));
-const batches = opt('batches', '1,4').split(',').map(Number);
+const batches = opt('batches', '1,4').split(',').filter(Boolean).map(Number); // --batches '' : decode only
 const steps = Number(opt('steps', '3'));
 const warmup = Number(opt('warmup', '1'));
 const breakdownReps = Number(opt('breakdown-reps', '3'));

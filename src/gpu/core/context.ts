@@ -258,13 +258,13 @@ export class Gpu {
    * flushes: Dawn turns a command buffer into native commands at submit (~10 µs per dispatch on
    * Vulkan), so submitting per layer lets the GPU run layer l while the host prepares layer l+1.
    */
-  replay(prog: Program): void {
+  replay(prog: Program, opts: { flushes?: boolean } = {}): void {
     if (this.lost) throw this.lost;
     if (!this.isCurrent(prog)) throw new GpuError('validation', 'Gpu.replay: buffers were destroyed since this program was captured');
     for (const c of prog.commands) {
       if (c.kind === 'dispatch') this.encodeDispatch(c.pipeline, c.group, c.x, c.y, c.z);
       else if (c.kind === 'copy') this.openEncoder().copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
-      else this.flush();
+      else if (opts.flushes !== false) this.flush(); // false: one submit (bench: GPU time of the whole program)
     }
   }
 

@@ -42,6 +42,7 @@ bundle() {
 }
 bundle bench/run.ts .gpu/bench.mjs
 if [ -f bench/kernels.ts ]; then bundle bench/kernels.ts .gpu/kernels.mjs; else rm -f .gpu/kernels.mjs; fi
+bundle bench/dispatch.ts .gpu/dispatch.mjs
 
 size=$(du -sb .gpu | cut -f1)
 echo "gpu-bundle: .gpu is $((size / 1048576)) MiB"

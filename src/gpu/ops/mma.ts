@@ -30,6 +30,8 @@ import reduceCode from '../../../shaders/nf4_mma_reduce.wgsl';
 import pipeCode from '../../../shaders/nf4_mma_pipe.wgsl';
 import halfCode from '../../../shaders/nf4_mma_half.wgsl';
 import v3Code from '../../../shaders/nf4_mma_v3.wgsl';
+import v3LoadCode from '../../../shaders/nf4_mma_v3_load.wgsl';
+import w16V3LoadCode from '../../../shaders/w16_mma_v3_load.wgsl';
 import w16CommonCode from '../../../shaders/w16_common.wgsl';
 import w16LoadCode from '../../../shaders/w16_mma_load.wgsl';
 import w16PeakCode from '../../../shaders/w16_mma_peak.wgsl';
@@ -51,8 +53,8 @@ export const MMA_MIN_TILES = 256;
  * `diagnosticOff` (emit `diagnostic(off, chromium_experimental.subgroup_matrix_uniformity)`),
  * `skipDeviceCheck` (bench/mma-check.ts: force the path where a requirement is not reported).
  */
-export const mmaSettings: { enabled: boolean; diagnosticOff: boolean; skipDeviceCheck: boolean; kernel: MmaKernel } =
-  { enabled: true, diagnosticOff: false, skipDeviceCheck: false, kernel: 'v3' };
+export const mmaSettings: { enabled: boolean; diagnosticOff: boolean; skipDeviceCheck: boolean; kernel: MmaKernel; w16Kernel: MmaKernel } =
+  { enabled: true, diagnosticOff: false, skipDeviceCheck: false, kernel: 'v3', w16Kernel: 'v3' };
 
 /**
  * NF4 kernel: 'pipe' (nf4_mma_pipe.wgsl: x/dy converted to f16 once per call by
@@ -215,7 +217,7 @@ function stageDecl(t: MmaTile): string {
   if (!Number.isInteger(pa) || !Number.isInteger(pb) || pa < 1 || pb < 1) return ''; // const_assert in the shader reports it
   const a = Array.from({ length: pa }, (_, i) => i), b = Array.from({ length: pb }, (_, i) => i);
   return [
-    `struct Stage { ${[...a.map((i) => `a${i}: vec4<u32>`), ...b.map((i) => `w${i}: vec2<u32>`)].join(', ')} }`,
+    `struct Stage { ${[...a.map((i) => `a${i}: vec4<u32>`), ...b.map((i) => `w${i}: WStage`)].join(', ')} }`,
     'fn fetch(t: u32, r0: u32, m0: u32, c0: u32) -> Stage {',
     `  return Stage(${[...a.map((i) => `fetch_a(t + ${i * wg}u, r0, m0)`), ...b.map((i) => `fetch_w(t + ${i * wg}u, r0, c0)`)].join(', ')});`,
     '}',
@@ -226,13 +228,16 @@ function stageDecl(t: MmaTile): string {
   ].join('\n');
 }
 
-/** Weight formats of the loader: NF4 (nf4_mma_load.wgsl) or bf16/f16 (w16_mma_load.wgsl). */
+/**
+ * Weight formats of the loader: NF4 (nf4_mma_load.wgsl; v3: nf4_mma_v3_load.wgsl) or bf16/f16
+ * (w16_mma_load.wgsl; v3: w16_mma_v3_load.wgsl). 16-bit weights run 'staged' or 'v3' ('pipe' → 'staged').
+ */
 export type MmaWeightKind = 'nf4' | 'w16';
 
 /** WGSL source of one tile shape, direction and weight kind (the same string object per variant, for the pipeline cache). */
 const sources = new Map<string, string>();
 export function mmaSource(tile: MmaTileSize, bwd: boolean, kind: MmaWeightKind = 'nf4', kernel: MmaKernel = 'staged'): string {
-  const k = kind === 'nf4' ? kernel : 'staged';
+  const k = kind === 'nf4' || kernel === 'v3' ? kernel : 'staged';
   const t = kernelTile(tile, k);
   const pipe = k !== 'staged';
   const key = `${t.bm}|${t.bn}|${t.bk}|${t.wm}|${t.wn}|${bwd}|${kind}|${k}|${mmaSettings.diagnosticOff}`;
@@ -242,7 +247,8 @@ export function mmaSource(tile: MmaTileSize, bwd: boolean, kind: MmaWeightKind =
     const core = (k === 'v3' ? v3Code : pipe ? pipeCode : coreCode).replace(/\/\/@(ACC_DECL|MMA_STEP|EPILOGUE|STAGE_DECL)/g, (_, n: keyof typeof gen) => gen[n]);
     s = ENABLES + (mmaSettings.diagnosticOff ? DIAG_OFF : '') +
       `const BM = ${t.bm}u; const BN = ${t.bn}u; const BK = ${t.bk}u; const WM = ${t.wm}u; const WN = ${t.wn}u; const BWD = ${bwd};\n` +
-      core + (pipe ? commonCode : kind === 'nf4' ? loadCode + commonCode : w16LoadCode + w16CommonCode);
+      core + (k === 'v3' ? (kind === 'nf4' ? v3LoadCode + commonCode : w16V3LoadCode)
+        : pipe ? commonCode : kind === 'nf4' ? loadCode + commonCode : w16LoadCode + w16CommonCode);
     sources.set(key, s);
   }
   return s;
@@ -410,16 +416,31 @@ export function weight16Peak(gpu: Gpu, w: Weight16): Tensor {
   return t;
 }
 
+/**
+ * The 16-bit kernel of this call: `kernel` option or mmaSettings.w16Kernel; 'v3'
+ * (w16_mma_v3_load.wgsl: vec4 loads of 8 weights, f16 H from nf4_mma_half.wgsl) needs K % 8 == 0
+ * and chunk starts % 8 == 0, else (and for 'pipe') 'staged'.
+ */
+function w16Kernel(opts: MmaOptions, K: number, chunks: { row0: number }[]): MmaKernel {
+  const k = opts.kernel ?? mmaSettings.w16Kernel;
+  return k === 'v3' && K % 8 === 0 && chunks.every((c) => c.row0 % 8 === 0) ? 'v3' : 'staged';
+}
+
 /** y [M, N] (+)= x [M, K] · Wᵀ on tensor cores, W bf16/f16 (shapes already checked by matmul16). */
 export function matmul16Mma(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: MmaOptions = {}): void {
   const N = w.rows, K = w.cols, M = x.shape[0];
   const peak = weight16Peak(gpu, w);
-  const sc = rowScale(gpu, x, M, K);
-  for (const c of w16Chunks(gpu, w, 'matmul16')) {
+  const chunks = w16Chunks(gpu, w, 'matmul16');
+  let kernel = w16Kernel(opts, K, chunks);
+  const half = kernel === 'v3' ? rowScaleHalf(gpu, x, M, K) : null;
+  if (!half) kernel = 'staged';
+  const sc = half ? half.sc : rowScale(gpu, x, M, K);
+  for (const c of chunks) {
     const p = plan(opts, M, c.rows, K);
     gemm(gpu, {
-      kernel: 'staged', code: mmaSource(p.tile, false, 'w16'), aligned: K % 2 === 0 ? 1 : 0, O: y, A: x, sc, weight: [w16Slice(w, c.row0, c.rows), peak.buffer],
-      M, NO: c.rows, R: K, acc: opts.accumulate ? 1 : 0, ldo: N, o0: c.row0, lda: K, a0: 0,
+      kernel, code: mmaSource(p.tile, false, 'w16', kernel), aligned: half ? null : K % 2 === 0 ? 1 : 0,
+      O: y, A: half ? half.h : x, sc, weight: [w16Slice(w, c.row0, c.rows), peak.buffer],
+      M, NO: c.rows, R: K, acc: opts.accumulate ? 1 : 0, ldo: N, o0: c.row0, lda: half ? half.ldh : K, a0: 0,
       wk: K, wrows: c.rows, ebase: 0, wflags: w.format === 'f16' ? 1 : 0,
     }, p, opts);
   }
@@ -429,12 +450,17 @@ export function matmul16Mma(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: M
 export function matmul16BackwardMma(gpu: Gpu, dx: Tensor, dy: Tensor, w: Weight16, opts: MmaOptions = {}): void {
   const N = w.rows, K = w.cols, M = dy.shape[0];
   const peak = weight16Peak(gpu, w);
-  const sc = rowScale(gpu, dy, M, N);
-  w16Chunks(gpu, w, 'matmul16Backward').forEach((c, i) => {
+  const chunks = w16Chunks(gpu, w, 'matmul16Backward');
+  let kernel = w16Kernel(opts, K, chunks);
+  const half = kernel === 'v3' ? rowScaleHalf(gpu, dy, M, N) : null;
+  if (!half) kernel = 'staged';
+  const sc = half ? half.sc : rowScale(gpu, dy, M, N);
+  chunks.forEach((c, i) => {
     const p = plan(opts, M, K, c.rows);
     gemm(gpu, {
-      kernel: 'staged', code: mmaSource(p.tile, true, 'w16'), aligned: K % 2 === 0 ? 1 : 0, O: dx, A: dy, sc, weight: [w16Slice(w, c.row0, c.rows), peak.buffer],
-      M, NO: K, R: c.rows, acc: i > 0 || opts.accumulate ? 1 : 0, ldo: K, o0: 0, lda: N, a0: c.row0,
+      kernel, code: mmaSource(p.tile, true, 'w16', kernel), aligned: half ? null : K % 2 === 0 ? 1 : 0,
+      O: dx, A: half ? half.h : dy, sc, weight: [w16Slice(w, c.row0, c.rows), peak.buffer],
+      M, NO: K, R: c.rows, acc: i > 0 || opts.accumulate ? 1 : 0, ldo: K, o0: 0, lda: half ? half.ldh : N, a0: c.row0,
       wk: K, wrows: c.rows, ebase: 0, wflags: w.format === 'f16' ? 1 : 0,
     }, p, opts);
   });

@@ -19,7 +19,7 @@ import { nf4Matmul, nf4MatmulBackward, nf4Upload } from '../../../src/gpu/ops/nf
 import { nf4MatmulBackwardRef, nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
 import {
   MMA_MIN_M, matmul16BackwardMma, matmul16Mma, mmaSettings, mmaSource, mmaUnsupportedReason, nf4MatmulBackwardMma,
-  nf4MatmulMma, pickMmaPlan, pickMmaTile, useMma, V3_TILES, type MmaTileSize,
+  nf4MatmulMma, pickMmaPlan, pickMmaTile, useMma, V3_TILES, type MmaKernel, type MmaTileSize,
 } from '../../../src/gpu/ops/mma';
 import { matmul16, weight16Upload } from '../../../src/gpu/ops/w16';
 import { f32ToW16, matmul16BackwardRef, matmul16Ref, type Format16 } from '../../../src/gpu/ops/w16.ref';
@@ -195,8 +195,12 @@ describe('tensor-core kernels (emulated builtins)', () => {
   it('emulation rewrites the kernel source completely', () => {
     for (const tile of [64, 128] as const) for (const bwd of [false, true]) for (const kind of ['nf4', 'w16'] as const) for (const k of ['staged', 'pipe', 'v3'] as const) emulate(mmaSource(tile, bwd, kind, k));
     expect(mmaSource(64, false, 'nf4', 'pipe')).not.toBe(mmaSource(64, false, 'nf4', 'staged'));
-    expect(mmaSource(64, false, 'w16', 'pipe')).toBe(mmaSource(64, false, 'w16', 'staged')); // 16-bit weights: staged only
-    expect(mmaSource(64, false, 'nf4', 'v3')).toMatch(/struct Stage \{ a0: vec4<u32>, a1: vec4<u32>, w0: vec2<u32>, w1: vec2<u32> \}/); // 64-tile: PA = PB = 2
+    expect(mmaSource(64, false, 'w16', 'pipe')).toBe(mmaSource(64, false, 'w16', 'staged')); // 16-bit weights: staged or v3
+    expect(mmaSource(64, false, 'w16', 'v3')).toMatch(/struct Stage \{ a0: vec4<u32>, a1: vec4<u32>, w0: WStage, w1: WStage \}/);
+    expect(mmaSource(64, false, 'w16', 'v3')).toMatch(/alias WStage = vec4<u32>/);
+    expect(mmaSource(64, false, 'w16', 'v3')).not.toMatch(/lut2/);
+    expect(mmaSource(64, false, 'nf4', 'v3')).toMatch(/struct Stage \{ a0: vec4<u32>, a1: vec4<u32>, w0: WStage, w1: WStage \}/); // 64-tile: PA = PB = 2
+    expect(mmaSource(64, false, 'nf4', 'v3')).toMatch(/alias WStage = vec2<u32>/);
     expect(mmaSource(64, false)).toBe(mmaSource(64, false)); // one string object per variant (pipeline cache)
   });
 
@@ -327,24 +331,59 @@ describe('tensor-core NF4 v3 with 64-row subgroup blocks (emulated builtins)', (
   }, 900_000);
 });
 
+describe('tensor-core 16-bit v3 with 64-row subgroup blocks (emulated builtins)', () => {
+  // As for NF4 above: the 128 plan tile at a smaller configuration of the same code (64×128,
+  // BK 16, 4 subgroups of 64×32; the real 128×256 needs 45.5 KiB of workgroup memory), an odd
+  // shape over several tiles, split-K with a short last split, accumulate, f16 and bf16.
+  it('M=37 N=150 K=232 split=3', async () => {
+    const gpu = await testGpu();
+    const saved = V3_TILES[128];
+    V3_TILES[128] = { bm: 64, bn: 128, bk: 16, wm: 64, wn: 32 };
+    try {
+      const M = 37, N = 150, K = 232;
+      for (const format of ['bf16', 'f16'] as const) {
+        const rng = new Rng(K + (format === 'f16' ? 1 : 0));
+        const raw = f32ToW16(rng.floats(N * K).map((v) => v * 0.05), format);
+        const w = weight16Upload(gpu, raw, N, K, format);
+        const x = rng.floats(M * K), y0 = rng.floats(M * N), dy = rng.floats(M * N), dx0 = rng.floats(M * K);
+        const o = { accumulate: true, tile: 128 as const, split: 3, kernel: 'v3' as const, source: emulate };
+        const y = tensorFrom(gpu, y0, [M, N]);
+        matmul16Mma(gpu, y, tensorFrom(gpu, x, [M, K]), w, o);
+        const wy = Float64Array.from(y0);
+        matmul16Ref(wy, x, raw, N, K, format, M, true);
+        expect(relErr(await readF32(gpu, y), wy), `forward ${format}`).toBeLessThan(TOL);
+        const dx = tensorFrom(gpu, dx0, [M, K]);
+        matmul16BackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, o);
+        const wdx = Float64Array.from(dx0);
+        matmul16BackwardRef(wdx, dy, raw, N, K, format, M, true);
+        expect(relErr(await readF32(gpu, dx), wdx), `backward ${format}`).toBeLessThan(TOL);
+      }
+    } finally {
+      V3_TILES[128] = saved;
+    }
+  }, 900_000);
+});
+
 describe('tensor-core 16-bit weight kernels (emulated builtins)', () => {
-  // [M, N, K, format, split, accumulate]: odd shapes, even K (word loader) and odd K (element loader)
-  const CASES: [number, number, number, Format16, number, boolean][] = [
-    [37, 70, 72, 'bf16', 1, false], [33, 65, 96, 'f16', 2, true], [20, 129, 27, 'bf16', 3, false],
+  // [M, N, K, format, split, accumulate, kernel]: odd shapes; staged with even K (word loader) and
+  // odd K (element loader); v3 (K % 8 == 0: vec4 loader; odd K falls back to staged)
+  const CASES: [number, number, number, Format16, number, boolean, MmaKernel][] = [
+    [37, 70, 72, 'bf16', 1, false, 'staged'], [33, 65, 96, 'f16', 2, true, 'staged'], [20, 129, 27, 'bf16', 3, false, 'staged'],
+    [37, 70, 72, 'bf16', 1, false, 'v3'], [33, 65, 96, 'f16', 2, true, 'v3'], [70, 129, 40, 'bf16', 3, true, 'v3'], [20, 129, 27, 'f16', 1, false, 'v3'],
   ];
-  it.each(CASES)('forward and backward match the reference at M=%i N=%i K=%i %s split=%i acc=%s', async (M, N, K, format, split, accumulate) => {
+  it.each(CASES)('forward and backward match the reference at M=%i N=%i K=%i %s split=%i acc=%s %s', async (M, N, K, format, split, accumulate, kernel) => {
     const gpu = await testGpu();
     const rng = new Rng(M + N + K);
     const raw = f32ToW16(rng.floats(N * K).map((v) => v * 0.05), format);
     const w = weight16Upload(gpu, raw, N, K, format);
     const x = rng.floats(M * K), y0 = rng.floats(M * N), dy = rng.floats(M * N), dx0 = rng.floats(M * K);
     const y = tensorFrom(gpu, y0, [M, N]);
-    matmul16Mma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, tile: 64, split, source: emulate });
+    matmul16Mma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, tile: 64, split, kernel, source: emulate });
     const wy = Float64Array.from(y0);
     matmul16Ref(wy, x, raw, N, K, format, M, accumulate);
     expect(relErr(await readF32(gpu, y), wy), 'forward').toBeLessThan(TOL);
     const dx = tensorFrom(gpu, dx0, [M, K]);
-    matmul16BackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, tile: 64, split, source: emulate });
+    matmul16BackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, tile: 64, split, kernel, source: emulate });
     const wdx = Float64Array.from(dx0);
     matmul16BackwardRef(wdx, dy, raw, N, K, format, M, accumulate);
     expect(relErr(await readF32(gpu, dx), wdx), 'backward').toBeLessThan(TOL);
@@ -353,17 +392,17 @@ describe('tensor-core 16-bit weight kernels (emulated builtins)', () => {
   it('bf16 weights beyond f16 range (1e6) or tiny (1e-7) stay exact after the power-of-two weight scale', async () => {
     const gpu = await testGpu();
     const M = 20, N = 24, K = 64;
-    for (const mag of [1e6, 1e-7]) {
+    for (const [mag, kernel] of [[1e6, 'staged'], [1e-7, 'staged'], [1e6, 'v3'], [1e-7, 'v3']] as const) {
       const rng = new Rng(31);
       const raw = f32ToW16(rng.floats(N * K).map((v) => v * mag), 'bf16');
       const w = weight16Upload(gpu, raw, N, K, 'bf16');
       const x = rng.floats(M * K);
       const y = tensorFrom(gpu, new Float32Array(M * N), [M, N]);
-      matmul16Mma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { source: emulate });
+      matmul16Mma(gpu, y, tensorFrom(gpu, x, [M, K]), w, { kernel, source: emulate });
       const got = await readF32(gpu, y);
       const want = new Float64Array(M * N);
       matmul16Ref(want, x, raw, N, K, 'bf16', M, false);
-      expect(relErr(got, want), `|w| ~ ${mag}`).toBeLessThan(TOL);
+      expect(relErr(got, want), `|w| ~ ${mag} ${kernel}`).toBeLessThan(TOL);
     }
   }, 900_000);
 

@@ -3,8 +3,10 @@
 // A = lora_A.weight [r, K], B = lora_B.weight [N, r] (PyTorch layout, y = x·Aᵀ·Bᵀ).
 // Dropout: inverted (kept values × 1/(1-p)), mask element (t, k) decided by an integer hash
 // of (seed, t·K + k), so the backward recomputes the forward's mask from the same seed without
-// storing it; p = 0 skips the mask entirely. Four GEMMs forward+backward, all in matmul.wgsl;
-// the forward at T ≤ LORA_SMALL_MAX_T without dropout (decode) runs two GEMV kernels instead
+// storing it; p = 0 skips the mask entirely. Six skinny products forward+backward, each run by
+// a kernel of lora.gemm.ts that streams its big operand (x, dy) or output (y, dx) once
+// (lora_down/up/tred.wgsl); `tiled` selects the former generic GEMMs (matmul.wgsl) instead.
+// The forward at T ≤ LORA_SMALL_MAX_T without dropout (decode) runs two GEMV kernels instead
 // (lora_xa.wgsl, lora_yb.wgsl), and nf4Matmul can fuse the second into the base GEMV.
 
 import type { Gpu } from '../core/context';
@@ -14,7 +16,8 @@ import xaCode from '../../../shaders/lora_xa.wgsl';
 import ybCode from '../../../shaders/lora_yb.wgsl';
 import { matmul, matmulDropout, type GemmDropout } from './matmul';
 import { grid1d } from './grid';
-import { checkBindable, checkTensor } from './guards';
+import { checkBindable, checkDistinct, checkTensor } from './guards';
+import { loraDown, loraTred, loraUp, type LoraDrop } from './lora.gemm';
 
 /** Largest T that takes the small-M (GEMV) forward when dropout is off. */
 export const LORA_SMALL_MAX_T = 4;
@@ -30,7 +33,8 @@ export interface LoraOpts {
   seed: number; // u32; the same seed must be given to the matching backward
   /** [1] u32 bits added to `seed` on the GPU (the step's part: see forward.ts stepSeedBase). */
   seedBase?: Tensor;
-  tiled?: boolean; // force the GEMM path at small T (tests, benchmarks)
+  /** Run the generic tiled GEMMs of matmul.wgsl (the former path; tests, benchmarks), also at small T. */
+  tiled?: boolean;
 }
 
 interface Dims { T: number; K: number; N: number; r: number }
@@ -52,6 +56,23 @@ function dims(op: string, x: Tensor, A: Tensor, B: Tensor, opts: LoraOpts): Dims
   return { T, K, N, r };
 }
 
+function loraDrop(opts: LoraOpts): LoraDrop | null {
+  return opts.dropout > 0 ? { p: opts.dropout, seed: opts.seed, seedBase: opts.seedBase } : null;
+}
+
+/** Whether the dedicated training kernels (lora.gemm.ts) run: not `tiled`, no empty dimension. */
+function fastPath(opts: LoraOpts, d: Dims): boolean {
+  return !opts.tiled && d.T > 0 && d.N > 0 && d.r > 0;
+}
+
+function checkSeedBase(gpu: Gpu, op: string, opts: LoraOpts): void {
+  if (opts.dropout > 0 && opts.seedBase) {
+    checkTensor(op, 'seedBase', opts.seedBase, null, 'i32');
+    check(numel(opts.seedBase.shape) >= 1, op, 'seedBase must hold one value');
+    checkBindable(gpu, op, opts.seedBase);
+  }
+}
+
 function drop(opts: LoraOpts, on: GemmDropout['on']): GemmDropout | null {
   return opts.dropout > 0 ? { p: opts.dropout, seed: opts.seed, seedBase: opts.seedBase, on } : null;
 }
@@ -68,12 +89,24 @@ export function loraForward(
   B: Tensor, // [N, r] lora_B
   opts: LoraOpts,
 ): void {
-  const { T, K, N, r } = dims('loraForward', x, A, B, opts);
-  checkTensor('loraForward', 'y', y, T * N);
-  checkTensor('loraForward', 'xa', xa, T * r);
+  const op = 'loraForward';
+  const dm = dims(op, x, A, B, opts);
+  const { T, K, N, r } = dm;
+  checkTensor(op, 'y', y, T * N);
+  checkTensor(op, 'xa', xa, T * r);
   if (loraSmallApplies(T, K, opts.dropout) && !opts.tiled) {
     loraDownSmall(gpu, xa, x, A);
     loraUpSmall(gpu, y, xa, B, opts.scale);
+    return;
+  }
+  if (fastPath(opts, dm)) {
+    for (const [t, n] of [[x, 'x'], [A, 'A'], [B, 'B'], [y, 'y']] as const) checkDistinct(op, xa, t, `xa and ${n}`);
+    checkDistinct(op, y, B, 'y and B');
+    checkDistinct(op, y, x, 'y and x');
+    checkSeedBase(gpu, op, opts);
+    checkBindable(gpu, op, y, xa, x, A, B);
+    loraDown(gpu, xa, x, A, T, K, r, false, 1, loraDrop(opts));
+    loraUp(gpu, y, xa, B, T, N, r, true, opts.scale, true, null);
     return;
   }
   const d = drop(opts, 'a');
@@ -109,6 +142,21 @@ export function loraBackward(
   checkTensor(op, 'xa', xa, T * r);
   checkTensor(op, 'scratch', scratch, T * r);
   check(scratch.buffer !== xa.buffer, op, 'scratch and xa must be different buffers');
+  if (fastPath(opts, { T, K, N, r })) {
+    const ins = [[dy, 'dy'], [x, 'x'], [A, 'A'], [B, 'B'], [xa, 'xa']] as const;
+    for (const [o, on] of [[dA, 'dA'], [dB, 'dB'], [dx, 'dx'], [scratch, 'scratch']] as const) {
+      for (const [t, n] of ins) checkDistinct(op, o, t, `${on} and ${n}`);
+      if (o !== scratch) checkDistinct(op, o, scratch, `${on} and scratch`);
+    }
+    checkSeedBase(gpu, op, opts);
+    checkBindable(gpu, op, dA, dB, dx, dy, x, A, B, xa, scratch);
+    const d = loraDrop(opts);
+    loraTred(gpu, dB, dy, xa, T, N, r, false, opts.scale, true, null); // dB += scale · dyᵀ · xa
+    loraDown(gpu, scratch, dy, B, T, N, r, true, opts.scale, null); // dxa = scale · dy · B
+    loraTred(gpu, dA, x, scratch, T, K, r, true, 1, true, d); // dA += dxaᵀ · dropout(x)
+    loraUp(gpu, dx, scratch, A, T, K, r, false, 1, true, d); // dx += mask ⊙ (dxa · A)
+    return;
+  }
   // dB += scale · dyᵀ · xa
   matmul(gpu, dB, dy, xa, { M: N, N: r, K: T, transA: true, alpha: opts.scale, accumulate: true });
   // dxa = scale · dy · B

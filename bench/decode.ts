@@ -4,7 +4,7 @@
 // logits read back for sampling). The bandwidth bound = copy bandwidth ÷ bytes read per token
 // (all weights once, LoRA A/B, the KV cache up to the context length).
 
-import type { Gpu, Program } from '../src/gpu/core/context';
+import type { Command, Gpu, Program } from '../src/gpu/core/context';
 import { destroyTensor, writeTensor, type Tensor } from '../src/gpu/core/tensor';
 import { allocKvCache, generate, type KvCache } from '../src/chat/generate';
 import { GREEDY } from '../src/chat/sampling';
@@ -32,6 +32,28 @@ export interface DecodeGpu {
   loraMs: number; // the 7·L LoRA forwards at T=1 alone
   attnMs: number; // L × (KV-cache write + attention over the cache)
   lmHeadMs: number; // lm_head GEMV (bf16)
+  /** The captured decode step (adapter on) by kernel: its dispatches of each pipeline replayed alone. */
+  profile: { kernel: string; dispatches: number; ms: number }[];
+}
+
+/**
+ * GPU time of a captured program per kernel: the dispatches of each pipeline replayed alone as
+ * one submit (same bind groups; data dependencies are ignored, so the values are garbage but the
+ * work is the real work).
+ */
+async function profileProgram(gpu: Gpu, prog: Program, reps: number): Promise<DecodeGpu['profile']> {
+  const groups = new Map<GPUComputePipeline, Command[]>();
+  for (const c of prog.commands) if (c.kind === 'dispatch') {
+    const g = groups.get(c.pipeline) ?? [];
+    g.push(c);
+    groups.set(c.pipeline, g);
+  }
+  const rows: DecodeGpu['profile'] = [];
+  for (const [p, commands] of groups) {
+    const ms = (await gpuTimeMs(gpu, () => gpu.replay({ commands, epoch: prog.epoch }, { flushes: false }), reps)).ms;
+    rows.push({ kernel: p.label, dispatches: commands.length, ms });
+  }
+  return rows.sort((a, b) => b.ms - a.ms);
 }
 
 export interface DecodeResult {
@@ -89,6 +111,8 @@ async function decodeGpu(gpu: Gpu, w: ModelWeights, lora: LoraState, acts: Activ
     prog ? (await gpuTimeMs(gpu, () => gpu.replay(prog, { flushes: false }), reps)).ms : NaN;
   const forwardLoraMs = await whole(kv.programs.lora.get(lora));
   const forwardBaseMs = await whole(kv.programs.base);
+  const progLora = kv.programs.lora.get(lora);
+  const profile = progLora ? await profileProgram(gpu, progLora, reps) : [];
   const gemvMs = (await gpuTimeMs(gpu, () => {
     for (const lw of w.layers) for (const t of TARGETS) {
       const p = lw.proj[t];
@@ -101,7 +125,7 @@ async function decodeGpu(gpu: Gpu, w: ModelWeights, lora: LoraState, acts: Activ
   }, reps)).ms;
   const attnMs = (await gpuTimeMs(gpu, () => { for (let l = 0; l < d.L; l++) attend(l, one(a.attn), a.lse, one(a.q), one(a.k), one(a.v)); }, reps)).ms;
   const lmHeadMs = (await gpuTimeMs(gpu, () => matmul16(gpu, one(ws.logits), one(ws.xChunk), w.lmHead), reps)).ms;
-  return { forwardLoraMs, forwardBaseMs, gemvMs, loraMs, attnMs, lmHeadMs };
+  return { forwardLoraMs, forwardBaseMs, gemvMs, loraMs, attnMs, lmHeadMs, profile };
 }
 
 export async function benchDecode(gpu: Gpu, w: ModelWeights, o: { prompt: number; newTokens: number; r: number; copyGBs: number }): Promise<DecodeResult> {

@@ -43,6 +43,11 @@ export function printReport(r: BenchReport): void {
       const g = d.gpu;
       out.push(`GPU time of one token (timestamps): forward+lm_head ${f(g.forwardLoraMs, 2)} ms with the adapter, ${f(g.forwardBaseMs, 2)} ms without; ` +
         `alone: NF4 GEMVs ${f(g.gemvMs, 2)} ms, LoRA ${f(g.loraMs, 2)} ms, KV write+attention ${f(g.attnMs, 2)} ms, lm_head ${f(g.lmHeadMs, 2)} ms`);
+      if (g.profile?.length) {
+        out.push('\nThe decode step (adapter on) by kernel: each pipeline\'s dispatches replayed alone (GPU timestamps)');
+        out.push(table(['kernel', 'dispatches', 'ms/token', 'µs each'],
+          g.profile.map((p) => [p.kernel, p.dispatches, f(p.ms, 3), f((1000 * p.ms) / p.dispatches, 1)])));
+      }
     }
     out.push(`bytes read per token: ${f(d.bytesPerToken.total / 1e9, 2)} GB (weights ${f(d.bytesPerToken.weights / 1e9, 2)}, LoRA ${f(d.bytesPerToken.lora / 1e9, 3)}, KV ${f(d.bytesPerToken.kvCache / 1e9, 3)}); ` +
       `bandwidth bound ${f(d.boundTokensPerSecond, 0)} tokens/s; measured ${f(100 * d.fractionOfBound)}% of it`);

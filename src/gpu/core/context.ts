@@ -37,6 +37,12 @@ export interface Program {
   readonly epoch: number;
 }
 
+/** A pipeline's label: its entry point and the first comment line of its WGSL (profiles, errors). */
+function kernelLabel(code: string, entry: string): string {
+  const line = code.slice(0, 4000).split('\n').find((l) => l.startsWith('//')) ?? '';
+  return `${entry}: ${line.replace(/^\/\/\s*/, '').slice(0, 60)}`;
+}
+
 let nextBufferId = 1;
 const bufferIds = new WeakMap<GPUBuffer, number>();
 function bufferId(b: GPUBuffer): number {
@@ -101,6 +107,7 @@ export class Gpu {
     if (!p) {
       const module = this.device.createShaderModule({ code: k.code });
       p = this.device.createComputePipeline({
+        label: kernelLabel(k.code, entry),
         layout: 'auto',
         compute: { module, entryPoint: entry, constants: k.constants },
       });

@@ -3,8 +3,8 @@
 // h / (H/Hkv). Flash-attention style: the forward saves only the per-row log-sum-exp, the
 // backward recomputes probabilities from q, k and lse, so memory is linear in T.
 // Letters: T tokens, H = nHeads, Hkv = nKvHeads, D = headDim, B new tokens (decode).
-// Forward on tensor cores where the device has them ('mma', attention.mma.ts: f16 operands, f32
-// softmax/accumulation; H200 3.1–3.5× the tiled forward, bench/NOTES.md v8). f32 kernel families: 'tiled' (register-tiled, vec4, the G query heads of a kv head share K/V
+// Forward and backward on tensor cores where the device has them ('mma', attention.mma.ts and
+// attention.mma.bwd.ts: f16 operands, f32 softmax/accumulation; bench/NOTES.md v8, v9). f32 kernel families: 'tiled' (register-tiled, vec4, the G query heads of a kv head share K/V
 // tiles; needs D % 4 == 0) and 'simple' (one score per thread; any D, the fallback). Tile sizes
 // are chosen from the device's maxComputeWorkgroupStorageSize.
 
@@ -21,6 +21,7 @@ import dkvTiledBody from '../../../shaders/attention_bwd_dkv_tiled.wgsl';
 import reduceCode from '../../../shaders/attention_bwd_reduce.wgsl';
 import { grid1d } from './grid';
 import { attnMmaFwdSource, attnMmaFwdTiles, useAttnMma, type AttnOptions } from './attention.mma';
+import { attnMmaBackward, attnMmaBwdTiles } from './attention.mma.bwd';
 
 export interface AttnShape {
   nHeads: number;
@@ -229,8 +230,9 @@ export function attentionForward(
 /**
  * Gradients of attentionForward: dq [T, H*D], dk, dv [T, Hkv*D] (assigned, not accumulated),
  * from dout and the forward's out and lse. D_i = rowsum(dout ∘ out) is recomputed in-kernel.
- * Two deterministic kernels (no float atomics): dk/dv per key tile (looping over the G query heads
- * of the kv head), then dq per query tile.
+ * Deterministic kernels (no float atomics): on tensor cores ('mma'/'auto', attention.mma.bwd.ts)
+ * a prep pass, dq per query tile and dk/dv per key tile over the G query heads of its kv head;
+ * f32 'tiled': dq (also D_i), per-head dk/dv shares, their sum; 'simple': dk/dv, then dq.
  */
 export function attentionBackward(
   gpu: Gpu,
@@ -246,6 +248,7 @@ export function attentionBackward(
   segIds: Tensor, // [T] i32, non-decreasing
   shape: AttnShape,
   kernels: AttnKernels = 'auto',
+  opts: AttnOptions = {},
 ): void {
   const op = 'attentionBackward';
   checkShape(op, shape);
@@ -258,6 +261,10 @@ export function attentionBackward(
   checkTensor(op, lse, 'lse', [h, T]);
   checkDistinct(op, [dq, dk, dv], [dq, dk, dv, dout, q, k, v, out, lse, segIds]);
   checkBinding(gpu, op, dq, dout, q, out, dk);
+  if (useAttnMma(gpu, d, kernels, !!opts.source) && (kernels === 'mma' || attnMmaBwdTiles(gpu, d))) {
+    attnMmaBackward(gpu, dq, dk, dv, dout, q, k, v, out, lse, segIds, h, hkv, d, opts.source);
+    return;
+  }
   const u = params(gpu, T, T, shape, 0, true, false);
   if (useTiled(gpu, d, kernels, 'dq', 'dkv')) {
     // dq first: it also writes D_i, which the dk/dv kernel reads; then the per-head dk/dv

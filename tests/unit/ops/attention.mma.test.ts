@@ -8,14 +8,18 @@
 // errors are ~5e-4. A masking or indexing bug gives O(1e-1).
 
 import { describe, expect, it } from 'vitest';
-import { attentionForward, type AttnShape } from '../../../src/gpu/ops/attention';
-import { attentionForwardRef } from '../../../src/gpu/ops/attention.ref';
+import { attentionBackward, attentionForward, type AttnShape } from '../../../src/gpu/ops/attention';
+import { attentionBackwardRef, attentionForwardRef } from '../../../src/gpu/ops/attention.ref';
+import {
+  ATTN_MMA_DKV_TILES, ATTN_MMA_DQ_TILES, attnMmaBwdSettings, attnMmaBwdTiles, attnMmaDkvSmem, attnMmaDkvSource, attnMmaDqSmem,
+  attnMmaDqSource, type DkvTiles, type DqTiles,
+} from '../../../src/gpu/ops/attention.mma.bwd';
 import { ATTN_MMA_TILES, attnMmaFwdSmem, attnMmaFwdSource, attnMmaSettings, useAttnMma } from '../../../src/gpu/ops/attention.mma';
 import type { Gpu } from '../../../src/gpu/core/context';
 import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
 import { Rng } from '../../../src/util/rng';
 import { testGpu } from '../../helpers/gpu';
-import { expectClose } from '../../helpers/compare';
+import { expectClose, maxRelError } from '../../helpers/compare';
 import { emulate } from '../../helpers/mma-emulation';
 
 const TOL = 4e-3;
@@ -94,4 +98,74 @@ describe('tensor-core attention routing', () => {
     expect(() => useAttnMma(gpu, 24, 'mma', true)).toThrow(/multiple of 16/);
     expect(attnMmaSettings.enabled).toBeTypeOf('boolean');
   });
+});
+
+// Backward: dq, dk, dv from the reference forward's out and lse (so only the backward's f16
+// rounding is measured): q·scale, k, v, dout·2^e, P and dS are f16, sums f32.
+interface BwdCase extends Case { doutScale?: number; dq?: DqTiles; dkv?: DkvTiles }
+const BWD_CASES: BwdCase[] = [
+  { segs: [7], shape: S82_16 },
+  { segs: [20, 17], shape: S41_32 },
+  { segs: [70, 60], shape: S41_16 },
+  { segs: [130], shape: S82_16, doutScale: 1e-6 }, // tiny gradients: the per-call power of two keeps them
+  // other tile variants: K, V in registers with 2 subgroups; small dq tiles
+  { segs: [5, 32], shape: S41_32, dq: { br: 32, bc: 16 }, dkv: { bk: 32, bq: 32, kreg: true } },
+  { segs: [37], shape: S82_16, dkv: { bk: 64, bq: 32, kreg: true } },
+];
+const bwdName = (c: BwdCase) => `${name(c)}${c.doutScale ? ` dout×${c.doutScale}` : ''}${c.dq ? ` dq ${c.dq.br}×${c.dq.bc}` : ''}${c.dkv ? ` dkv ${c.dkv.bk}×${c.dkv.bq}${c.dkv.kreg ? ' kreg' : ''}` : ''}`;
+
+async function runBackward(gpu: Gpu, c: BwdCase, x: ReturnType<typeof inputs>, out: Float64Array, lse: Float64Array) {
+  const { nHeads: H, nKvHeads: Hkv, headDim: D } = c.shape;
+  const T = x.T;
+  const t = {
+    q: tensorFrom(gpu, x.q, [T, H * D], 'q'), k: tensorFrom(gpu, x.k, [T, Hkv * D], 'k'),
+    v: tensorFrom(gpu, x.v, [T, Hkv * D], 'v'), seg: tensorFrom(gpu, x.segIds, [T], 'segIds'),
+    dout: tensorFrom(gpu, x.dout, [T, H * D], 'dout'),
+    out: tensorFrom(gpu, Float32Array.from(out), [T, H * D], 'out'), lse: tensorFrom(gpu, Float32Array.from(lse), [H, T], 'lse'),
+    dq: createTensor(gpu, [T, H * D], 'f32', 'dq'), dk: createTensor(gpu, [T, Hkv * D], 'f32', 'dk'), dv: createTensor(gpu, [T, Hkv * D], 'f32', 'dv'),
+  };
+  attnMmaBwdSettings.dq = c.dq;
+  attnMmaBwdSettings.dkv = c.dkv;
+  try {
+    await gpu.guarded('attention mma backward', () => {
+      attentionBackward(gpu, t.dq, t.dk, t.dv, t.dout, t.q, t.k, t.v, t.out, t.lse, t.seg, c.shape, 'mma', { source: emulate });
+    });
+  } finally {
+    attnMmaBwdSettings.dq = attnMmaBwdSettings.dkv = undefined;
+  }
+  return [await readF32(gpu, t.dq), await readF32(gpu, t.dk), await readF32(gpu, t.dv)];
+}
+
+describe('tensor-core attention backward (emulated builtins)', () => {
+  it('sources are rewritten completely; tiles fit the H200 (48 KiB) and lavapipe (32 KiB) at D = 32', () => {
+    for (const d of [16, 128]) {
+      for (const t of ATTN_MMA_DQ_TILES) expect(emulate(attnMmaDqSource(d, t))).not.toMatch(/subgroup/);
+      for (const t of ATTN_MMA_DKV_TILES) expect(emulate(attnMmaDkvSource(d, t))).not.toMatch(/subgroup/);
+    }
+    expect(attnMmaDqSmem(128, ATTN_MMA_DQ_TILES[0])).toBeLessThanOrEqual(48 * 1024);
+    expect(attnMmaDkvSmem(128, ATTN_MMA_DKV_TILES[0])).toBeLessThanOrEqual(48 * 1024);
+    expect(attnMmaDkvSmem(128, ATTN_MMA_DKV_TILES[1])).toBeLessThanOrEqual(48 * 1024);
+    expect(attnMmaDqSmem(32, ATTN_MMA_DQ_TILES[0])).toBeLessThanOrEqual(32 * 1024);
+    expect(attnMmaDkvSmem(32, ATTN_MMA_DKV_TILES[1])).toBeLessThanOrEqual(32 * 1024);
+  });
+
+  it.each(BWD_CASES.map((c) => [bwdName(c), c] as const))('backward matches the reference at %s', async (_n, c) => {
+    const gpu = await testGpu();
+    const x = inputs(c, 29 + c.segs[0]);
+    if (c.doutScale) x.dout = x.dout.map((v) => v * c.doutScale!);
+    expect(attnMmaBwdTiles(gpu, c.shape.headDim)).toBeDefined();
+    const { nHeads: H, nKvHeads: Hkv, headDim: D } = c.shape;
+    const out = new Float64Array(x.q.length), lse = new Float64Array(H * x.T);
+    attentionForwardRef(out, lse, x.q, x.k, x.v, x.segIds, c.shape);
+    const dq = new Float64Array(x.q.length), dk = new Float64Array(x.T * Hkv * D), dv = new Float64Array(x.T * Hkv * D);
+    attentionBackwardRef(dq, dk, dv, x.dout, x.q, x.k, x.v, out, lse, x.segIds, c.shape);
+    const got = await runBackward(gpu, c, x, out, lse);
+    // relative to the largest reference magnitude with no floor (the dout×1e-6 case is ~1e-7)
+    const errs = ([[got[0], dq], [got[1], dk], [got[2], dv]] as const).map(([a, b]) => maxRelError(a, b, 1e-30));
+    expect(errs.every((e) => e <= TOL), `dq, dk, dv errors ${errs.map((e) => e.toExponential(2))}`).toBe(true);
+    if (c.segs[0] === 7) { // deterministic: a second run is bit-identical
+      const again = await runBackward(gpu, c, x, out, lse);
+      for (let i = 0; i < 3; i++) expect(again[i]).toEqual(got[i]);
+    }
+  }, 600_000);
 });

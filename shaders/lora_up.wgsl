@@ -20,6 +20,7 @@ struct Params {
 
 override W_T: bool = false;
 override DROP: bool = false;
+override ONE_CHUNK: bool = false; // r ≤ 16: one rank chunk, each row's sum goes straight to out
 
 const TT: u32 = 32; // rows per workgroup
 
@@ -59,6 +60,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
     workgroupBarrier();
+    if (ONE_CHUNK) {
+      if (n < N) {
+        var hs = 0u;
+        if (DROP) { hs = lowbias32((p.seed + seed_base[0]) ^ 0x9e3779b9u); }
+        for (var tt = 0u; tt < TT; tt++) {
+          let t = t0 + tt;
+          if (t >= T) { break; }
+          let i = t * N + n;
+          var v = p.alpha * (dot(ss[tt * 4u], wv[0]) + dot(ss[tt * 4u + 1u], wv[1]) + dot(ss[tt * 4u + 2u], wv[2]) + dot(ss[tt * 4u + 3u], wv[3]));
+          if (DROP) { v *= select(0.0, p.inv_keep, (lowbias32(i ^ hs) >> 8u) >= p.thresh); }
+          if (p.accumulate != 0u) { v += out[i]; }
+          out[i] = v;
+        }
+      }
+      return;
+    }
     for (var tt = 0u; tt < TT; tt++) {
       acc[tt] += dot(ss[tt * 4u], wv[0]) + dot(ss[tt * 4u + 1u], wv[1]) + dot(ss[tt * 4u + 2u], wv[2]) + dot(ss[tt * 4u + 3u], wv[3]);
     }

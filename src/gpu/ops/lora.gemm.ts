@@ -6,6 +6,8 @@
 //  - loraUp (lora_up.wgsl): out [T, N] (+)= alpha · drop_out(s [T, r] · W), W = A [r, N] or B [N, r].
 //  - loraTred (lora_tred.wgsl): out (+)= alpha · drop(x)ᵀ [A, T] · s [T, r], stored [A, r] or [r, A];
 //    reduction over T, split like loraDown.
+// When L (A) is a multiple of 4, loraDown (loraTred) run the vec4 kernels lora_down4.wgsl
+// (lora_tred4.wgsl): wider loads and more of them in flight.
 // Dropout (inverted, by the masked tensor's linear index, seed = seed + seedBase[0]) hashes as
 // matmul.wgsl does, so masks are bit-identical to the generic GEMM's. Every split is summed in a
 // fixed order: results are deterministic.
@@ -16,6 +18,8 @@ import downCode from '../../../shaders/lora_down.wgsl';
 import upCode from '../../../shaders/lora_up.wgsl';
 import tredCode from '../../../shaders/lora_tred.wgsl';
 import reduceCode from '../../../shaders/lora_reduce.wgsl';
+import down4Code from '../../../shaders/lora_down4.wgsl';
+import tred4Code from '../../../shaders/lora_tred4.wgsl';
 import { dropThreshold } from './matmul';
 import { grid1d } from './grid';
 
@@ -23,7 +27,7 @@ import { grid1d } from './grid';
 export interface LoraDrop { p: number; seed: number; seedBase?: Tensor }
 
 /** Tuning: workgroups each split kernel aims for, and the least L (down) / T (tred) per split. */
-export const loraGemmSettings = { targetWorkgroups: 512, minLSplit: 256, minTSplit: 128 };
+export const loraGemmSettings = { targetWorkgroups: 512, minLSplit: 256, minTSplit: 128, vec4: true };
 
 const DOWN_TILE = 64; // rows per workgroup (lora_down.wgsl TILE)
 const DOWN_LS = 128; // lora_down.wgsl LS
@@ -76,14 +80,15 @@ export function loraDown(gpu: Gpu, out: Tensor, x: Tensor, w: Tensor, T: number,
   const u = gpu.uniform(packUniform([T, L, r, { f: alpha }, chunk, ...dropWords(d)]));
   const constants = { W_T: wT ? 1 : 0, DROP: on(d), SPLIT: splits > 1 ? 1 : 0 };
   const dst = splits > 1 ? partials(gpu, splits * T * r) : out;
-  gpu.dispatch({ code: downCode, constants }, [dst.buffer, x.buffer, u, seedBuf(gpu, d), w.buffer], [rowTiles, splits, rb]);
+  const code = loraGemmSettings.vec4 && L % 4 === 0 ? down4Code : downCode;
+  gpu.dispatch({ code, constants }, [dst.buffer, x.buffer, u, seedBuf(gpu, d), w.buffer], [rowTiles, splits, rb]);
   if (splits > 1) reduce(gpu, out, dst, T * r, splits, alpha, false);
 }
 
 /** out [T, N] (+)= alpha · drop_out(s [T, r] · W); W = A [r, N], or B [N, r] when wT. T, N, r ≥ 1. */
 export function loraUp(gpu: Gpu, out: Tensor, s: Tensor, w: Tensor, T: number, N: number, r: number, wT: boolean, alpha: number, accumulate: boolean, d: LoraDrop | null): void {
   const u = gpu.uniform(packUniform([T, N, r, { f: alpha }, accumulate ? 1 : 0, ...dropWords(d)]));
-  gpu.dispatch({ code: upCode, constants: { W_T: wT ? 1 : 0, DROP: on(d) } }, [out.buffer, s.buffer, u, seedBuf(gpu, d), w.buffer],
+  gpu.dispatch({ code: upCode, constants: { W_T: wT ? 1 : 0, DROP: on(d), ONE_CHUNK: r <= 16 ? 1 : 0 } }, [out.buffer, s.buffer, u, seedBuf(gpu, d), w.buffer],
     [Math.ceil(N / 256), Math.ceil(T / UP_TT)]);
 }
 
@@ -94,6 +99,7 @@ export function loraTred(gpu: Gpu, out: Tensor, x: Tensor, s: Tensor, T: number,
   const u = gpu.uniform(packUniform([T, A, r, { f: alpha }, accumulate ? 1 : 0, chunk, ...dropWords(d)]));
   const constants = { OUT_T: outT ? 1 : 0, DROP: on(d), SPLIT: splits > 1 ? 1 : 0 };
   const dst = splits > 1 ? partials(gpu, splits * A * r) : out;
-  gpu.dispatch({ code: tredCode, constants }, [dst.buffer, x.buffer, u, seedBuf(gpu, d), s.buffer], [colTiles, splits, rb]);
+  const code = loraGemmSettings.vec4 && A % 4 === 0 ? tred4Code : tredCode;
+  gpu.dispatch({ code, constants }, [dst.buffer, x.buffer, u, seedBuf(gpu, d), s.buffer], [colTiles, splits, rb]);
   if (splits > 1) reduce(gpu, out, dst, A * r, splits, alpha, accumulate);
 }

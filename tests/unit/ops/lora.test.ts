@@ -4,7 +4,8 @@
 // rounded to f32 between them. FD tolerance 1e-7: y is linear in each of x, A, B separately, so
 // central differences are exact up to f64 cancellation (h = 1e-5 → ~1e-10 relative).
 import { describe, expect, it } from 'vitest';
-import { loraBackward, loraDownSmallMulti, loraForward } from '../../../src/gpu/ops/lora';
+import { loraBackward, loraDownSmallMulti, loraForward, type LoraOpts } from '../../../src/gpu/ops/lora';
+import { loraGemmSettings } from '../../../src/gpu/ops/lora.gemm';
 import { loraBackwardRef, loraForwardRef, type LoraRefOpts } from '../../../src/gpu/ops/lora.ref';
 import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
 import { Rng } from '../../../src/util/rng';
@@ -20,6 +21,42 @@ const CASES: [number, number, number, number, number][] = [
   [9, 70, 8, 8, 0],
   [5, 700, 300, 16, 0.2], // long K: split-K in x·Aᵀ, dy·B (K=N=300) and dA
 ];
+
+// Training-shape kernels (lora.gemm.ts) only (no finite differences: too slow at these sizes):
+// 64-row / 256-column tiles with remainders, L and T splits, rank blocks (r > 16).
+const LONG_CASES: [number, number, number, number, number][] = [
+  [300, 700, 45, 16, 0.1], // T and K past one tile, several L splits (K) and T splits
+  [70, 33, 150, 20, 0], // r = 20: two rank blocks, two rank chunks in lora_up
+  [130, 1100, 70, 16, 0.05], // long K
+  [67, 40, 520, 8, 0.3], // N past two 256-column tiles, long N for dy·B
+];
+
+interface Run { xa: Float32Array; y: Float32Array; dA: Float32Array; dB: Float32Array; dx: Float32Array }
+
+/** Forward + backward on `gpu` from seeded inputs; returns every output (and the reference's). */
+async function runBoth(gpu: Awaited<ReturnType<typeof testGpu>>, T: number, K: number, N: number, r: number, o: LoraOpts, seedBaseValue?: number, dx0Zero = false): Promise<{ gpu: Run; ref: Record<keyof Run, Float64Array> }> {
+  const rng = new Rng(T * 131 + K * 17 + N * 3 + r);
+  const x = rng.floats(T * K), A = rng.floats(r * K), B = rng.floats(N * r), y0 = rng.floats(T * N);
+  const dy = rng.floats(T * N), dA0 = rng.floats(r * K), dB0 = rng.floats(N * r);
+  const dx0 = dx0Zero ? new Float32Array(T * K) : rng.floats(T * K);
+  const opts: LoraOpts = { ...o };
+  if (seedBaseValue !== undefined) opts.seedBase = tensorFrom(gpu, Int32Array.of(seedBaseValue | 0), [1]);
+  const tx = tensorFrom(gpu, x, [T, K]), tA = tensorFrom(gpu, A, [r, K]), tB = tensorFrom(gpu, B, [N, r]);
+  const ty = tensorFrom(gpu, y0, [T, N]), txa = createTensor(gpu, [T, r]);
+  loraForward(gpu, ty, txa, tx, tA, tB, opts);
+  const tdA = tensorFrom(gpu, dA0, [r, K]), tdB = tensorFrom(gpu, dB0, [N, r]), tdx = tensorFrom(gpu, dx0, [T, K]);
+  loraBackward(gpu, tdA, tdB, tdx, tensorFrom(gpu, dy, [T, N]), tx, tA, tB, txa, createTensor(gpu, [T, r]), opts);
+  const run: Run = { xa: await readF32(gpu, txa), y: await readF32(gpu, ty), dA: await readF32(gpu, tdA), dB: await readF32(gpu, tdB), dx: await readF32(gpu, tdx) };
+  const ro: LoraRefOpts = { T, K, N, r, scale: o.scale, dropout: o.dropout, seed: (o.seed + (seedBaseValue ?? 0)) >>> 0 };
+  const ry = f64(y0), rxa = new Float64Array(T * r), rdA = f64(dA0), rdB = f64(dB0), rdx = f64(dx0);
+  loraForwardRef(ry, rxa, x, A, B, ro);
+  loraBackwardRef(rdA, rdB, rdx, dy, x, A, B, rxa, new Float64Array(T * r), ro);
+  return { gpu: run, ref: { xa: rxa, y: ry, dA: rdA, dB: rdB, dx: rdx } };
+}
+
+function expectRunClose(r: { gpu: Run; ref: Record<keyof Run, Float64Array> }, tol = 1e-5): void {
+  for (const k of ['xa', 'y', 'dA', 'dB', 'dx'] as const) expectClose(r.gpu[k], r.ref[k], tol, k);
+}
 
 describe('lora', () => {
   // The plain device (no shader-f16, no subgroups) runs the same GEMM kernels: every variant
@@ -48,6 +85,43 @@ describe('lora', () => {
     expectClose(await readF32(gpu, tdA), dA, 1e-5, 'dA');
     expectClose(await readF32(gpu, tdB), dB, 1e-5, 'dB');
     expectClose(await readF32(gpu, tdx), dx, 1e-5, 'dx');
+  });
+
+  it.each(LONG_CASES.flatMap((c) => [[...c, 'default'], [...c, 'plain']] as const))('training kernels T=%i K=%i N=%i r=%i p=%f (%s device) match the reference', async (T, K, N, r, p, dev) => {
+    const gpu = await testGpu(dev === 'plain' ? { f16: false, subgroups: false } : {});
+    expectRunClose(await runBoth(gpu, T, K, N, r, { scale: 16 / r, dropout: p, seed: 4242 }));
+  });
+
+  it('seedBase: the mask uses seed + seedBase[0] (mod 2^32), bit-identical to the tiled GEMM path, on both devices', async () => {
+    for (const dev of [{}, { f16: false, subgroups: false }]) {
+      const gpu = await testGpu(dev);
+      const T = 75, K = 260, N = 33, r = 16;
+      const o = { scale: 2, dropout: 0.3, seed: 0xfffffff0 };
+      // seed + base wraps past 2^32; dx starts at 0 so dropped entries stay exactly 0
+      const fast = await runBoth(gpu, T, K, N, r, o, 0x7fffff00, true);
+      expectRunClose(fast);
+      const tiled = await runBoth(gpu, T, K, N, r, { ...o, tiled: true }, 0x7fffff00, true);
+      const zeros = (a: Float32Array) => Array.from(a, (v) => (v === 0 ? 1 : 0));
+      expect(zeros(fast.gpu.dx)).toEqual(zeros(tiled.gpu.dx));
+      expect(zeros(fast.gpu.dx).some((z) => z === 1)).toBe(true);
+      for (const k of ['xa', 'y', 'dA', 'dB', 'dx'] as const) expectClose(fast.gpu[k], tiled.gpu[k], 1e-5, `${k} fast vs tiled`);
+    }
+  });
+
+  it('training kernels are deterministic and split sums agree with unsplit ones', async () => {
+    const gpu = await testGpu();
+    const T = 200, K = 600, N = 300, r = 16, o = { scale: 2, dropout: 0.1, seed: 7 };
+    const a = await runBoth(gpu, T, K, N, r, o, 5), b = await runBoth(gpu, T, K, N, r, o, 5);
+    for (const k of ['xa', 'y', 'dA', 'dB', 'dx'] as const) expect(Array.from(a.gpu[k])).toEqual(Array.from(b.gpu[k]));
+    const keep = { ...loraGemmSettings };
+    try {
+      Object.assign(loraGemmSettings, { targetWorkgroups: 1 }); // no splits
+      expectRunClose(await runBoth(gpu, T, K, N, r, o, 5));
+      Object.assign(loraGemmSettings, { targetWorkgroups: 1 << 16, minLSplit: 128, minTSplit: 64 }); // most splits
+      expectRunClose(await runBoth(gpu, T, K, N, r, o, 5));
+    } finally {
+      Object.assign(loraGemmSettings, keep);
+    }
   });
 
   it.each(CASES)('T=%i K=%i N=%i r=%i p=%f: reference backward = finite differences', (T, K, N, r, p) => {

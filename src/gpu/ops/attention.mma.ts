@@ -3,8 +3,8 @@
 // same check as the tensor-core matmuls (mma.ts: mmaUnsupportedReason — subgroup matrices with
 // the f16×f16→f32 16×16×16 configuration, shader-f16, subgroups of exactly 32) and D % 16 == 0.
 // f16 operands (q·scale, k, v, dout·2^e, P, dS), f32 accumulation, softmax / lse / D_i in f32.
-// Kernels: attention_fwd_mma.wgsl; backward: attention_bwd_prep_mma.wgsl (D_i and max |dout|),
-// attention_bwd_dq_mma.wgsl, attention_bwd_dkv_mma.wgsl (+ attention_bwd_reduce.wgsl).
+// Kernels: attention_fwd_mma.wgsl; backward (attention.mma.bwd.ts): attention_bwd_prep_mma.wgsl (D_i, max |dout|),
+// attention_bwd_dq_mma.wgsl, attention_bwd_dkv_mma.wgsl (GQA summed in-kernel, no reduce pass).
 // The //@ markers of each kernel are replaced with straight-line code over named subgroup
 // matrices (arrays of matrices indexed in loops risk living in local memory; see mma.ts).
 // Letters: T tokens, H query heads, Hkv kv heads, G = H / Hkv, D head dim.

@@ -6,8 +6,9 @@
 //  - loraUp (lora_up.wgsl): out [T, N] (+)= alpha · drop_out(s [T, r] · W), W = A [r, N] or B [N, r].
 //  - loraTred (lora_tred.wgsl): out (+)= alpha · drop(x)ᵀ [A, T] · s [T, r], stored [A, r] or [r, A];
 //    reduction over T, split like loraDown.
-// When L (A) is a multiple of 4, loraDown (loraTred) run the vec4 kernels lora_down4.wgsl
-// (lora_tred4.wgsl): wider loads and more of them in flight.
+// loraGemmSettings.vec4 selects vec4 variants (lora_down4.wgsl, lora_tred4.wgsl) when L (A) is a
+// multiple of 4; off by default: on the H200 (run 10) they were 2–3× slower than the scalar ones
+// (their register arrays likely spill).
 // Dropout (inverted, by the masked tensor's linear index, seed = seed + seedBase[0]) hashes as
 // matmul.wgsl does, so masks are bit-identical to the generic GEMM's. Every split is summed in a
 // fixed order: results are deterministic.
@@ -27,7 +28,7 @@ import { grid1d } from './grid';
 export interface LoraDrop { p: number; seed: number; seedBase?: Tensor }
 
 /** Tuning: workgroups each split kernel aims for, and the least L (down) / T (tred) per split. */
-export const loraGemmSettings = { targetWorkgroups: 512, minLSplit: 256, minTSplit: 128, vec4: true };
+export const loraGemmSettings = { targetWorkgroups: 512, minLSplit: 256, minTSplit: 128, vec4: false };
 
 const DOWN_TILE = 64; // rows per workgroup (lora_down.wgsl TILE)
 const DOWN_LS = 128; // lora_down.wgsl LS

@@ -108,7 +108,7 @@ describe('lora', () => {
     }
   });
 
-  it('training kernels are deterministic and split sums agree with unsplit ones', async () => {
+  it('training kernels are deterministic; split sums and the vec4 variants agree with the reference', async () => {
     const gpu = await testGpu();
     const T = 200, K = 600, N = 300, r = 16, o = { scale: 2, dropout: 0.1, seed: 7 };
     const a = await runBoth(gpu, T, K, N, r, o, 5), b = await runBoth(gpu, T, K, N, r, o, 5);
@@ -119,6 +119,11 @@ describe('lora', () => {
       expectRunClose(await runBoth(gpu, T, K, N, r, o, 5));
       Object.assign(loraGemmSettings, { targetWorkgroups: 1 << 16, minLSplit: 128, minTSplit: 64 }); // most splits
       expectRunClose(await runBoth(gpu, T, K, N, r, o, 5));
+      for (const dev of [{}, { f16: false, subgroups: false }]) { // the vec4 down / tred variants (K, N % 4 == 0)
+        Object.assign(loraGemmSettings, { ...keep, vec4: true });
+        expectRunClose(await runBoth(await testGpu(dev), T, K, N, r, o, 5));
+        expectRunClose(await runBoth(await testGpu(dev), 70, 260, 36, 20, { ...o, dropout: 0 }));
+      }
     } finally {
       Object.assign(loraGemmSettings, keep);
     }

@@ -17,7 +17,7 @@ import ybCode from '../../../shaders/lora_yb.wgsl';
 import { matmul, matmulDropout, type GemmDropout } from './matmul';
 import { grid1d } from './grid';
 import { checkBindable, checkDistinct, checkTensor } from './guards';
-import { loraDown, loraTred, loraUp, type LoraDrop } from './lora.gemm';
+import { loraDown, loraGemmSettings, loraTred, loraUp, type LoraDrop } from './lora.gemm';
 
 /** Largest T that takes the small-M (GEMV) forward when dropout is off. */
 export const LORA_SMALL_MAX_T = 4;
@@ -60,9 +60,9 @@ function loraDrop(opts: LoraOpts): LoraDrop | null {
   return opts.dropout > 0 ? { p: opts.dropout, seed: opts.seed, seedBase: opts.seedBase } : null;
 }
 
-/** Whether the dedicated training kernels (lora.gemm.ts) run: not `tiled`, no empty dimension. */
+/** Whether the dedicated training kernels (lora.gemm.ts) run: not `tiled`, T ≥ minTokens, no empty dimension. */
 function fastPath(opts: LoraOpts, d: Dims): boolean {
-  return !opts.tiled && d.T > 0 && d.N > 0 && d.r > 0;
+  return !opts.tiled && d.T >= Math.max(1, loraGemmSettings.minTokens) && d.N > 0 && d.r > 0;
 }
 
 function checkSeedBase(gpu: Gpu, op: string, opts: LoraOpts): void {

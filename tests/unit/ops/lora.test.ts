@@ -3,7 +3,7 @@
 // GPU tolerance 1e-5 relative to the largest value: two chained f32 GEMMs with K ≤ 70, plus xa
 // rounded to f32 between them. FD tolerance 1e-7: y is linear in each of x, A, B separately, so
 // central differences are exact up to f64 cancellation (h = 1e-5 → ~1e-10 relative).
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loraBackward, loraDownSmallMulti, loraForward, type LoraOpts } from '../../../src/gpu/ops/lora';
 import { loraGemmSettings } from '../../../src/gpu/ops/lora.gemm';
 import { loraBackwardRef, loraForwardRef, type LoraRefOpts } from '../../../src/gpu/ops/lora.ref';
@@ -59,6 +59,10 @@ function expectRunClose(r: { gpu: Run; ref: Record<keyof Run, Float64Array> }, t
 }
 
 describe('lora', () => {
+  // the training kernels at every T here (by default they start at minTokens = 1024)
+  const minTokens = loraGemmSettings.minTokens;
+  beforeAll(() => { loraGemmSettings.minTokens = 0; });
+  afterAll(() => { loraGemmSettings.minTokens = minTokens; });
   // The plain device (no shader-f16, no subgroups) runs the same GEMM kernels: every variant
   // (tiles, split-K, dropout on a/b/c) must work without those features.
   it.each(CASES.flatMap((c) => [[...c, 'default'], [...c, 'plain']] as const))('T=%i K=%i N=%i r=%i p=%f (%s device): GPU matches the reference', async (T, K, N, r, p, dev) => {

@@ -2,7 +2,9 @@
 // (src/gpu/ops/mma.ts, split-K included) on a GPU that
 // has `chromium-experimental-subgroup-matrix` (the software adapter has not, so the unit tests
 // can only emulate the builtins). Self-contained: bundle it like bench/run.ts (README.md) and run
-//   node .gpu/mma.mjs [--out FILE] [--quick | --speed]
+//   node .gpu/mma.mjs [--out FILE] [--quick | --speed | --w16 [--w16-short]]
+// --w16: only the 16-bit-weight (lm_head) kernels, bench/mma-w16.ts ('staged' vs 'v3' on the
+// cross-entropy chunk shapes; --w16-short: M = 511 and 523 only).
 // --speed: the correctness cases, then only the 8B training shapes (M = 512, 2048) timed for the
 // f32 path and the automatic plan of the NF4 kernels ('staged', 'pipe', 'v3'), plus 'v3' tile
 // variants (V3_VARIANTS, each checked against the f32 path) and the v3 split-K factor halved /
@@ -30,11 +32,13 @@ import { matmul16, matmul16Backward, weight16Upload, type Weight16 } from '../sr
 import { f32ToW16, matmul16BackwardRef, matmul16Ref, type Format16 } from '../src/gpu/ops/w16.ref';
 import { Rng } from '../src/util/rng';
 import { gpuTimeMs } from './gputime';
+import { checkW16, compileMessages, randomBf16, relErr } from './mma-w16';
 
 const args = process.argv.slice(2);
 const outFile = args.includes('--out') ? args[args.indexOf('--out') + 1] : process.env.OUT ? `${process.env.OUT}/mma-check.json` : 'mma-check.json';
 const quick = args.includes('--quick');
 const speed = args.includes('--speed');
+const w16Only = args.includes('--w16');
 const KERNELS: MmaKernel[] = ['staged', 'pipe', 'v3'];
 /** v3 configurations of the 128 plan tile timed in --speed (the first is V3_TILES[128] as committed). */
 const V3_DEFAULT = { ...V3_TILES[128] };
@@ -49,17 +53,6 @@ const report: Record<string, unknown> = { time: new Date().toISOString() };
 const log = (...a: unknown[]) => console.log(...a);
 const save = () => writeFileSync(outFile, JSON.stringify(report, null, 1));
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; rms: number } {
-  let scale = 0, worst = 0, se = 0, sr = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    worst = Number.isFinite(a[i]) ? Math.max(worst, d) : Infinity;
-    se += d * d; sr += b[i] * b[i];
-  }
-  return { max: scale > 0 ? worst / scale : worst, rms: sr > 0 ? Math.sqrt(se / sr) : Math.sqrt(se) };
-}
-
 function fillUniform(out: Float32Array, a: number, seed: number): Float32Array {
   let s = seed >>> 0 || 1;
   const k = (2 * a) / 4294967296;
@@ -68,22 +61,6 @@ function fillUniform(out: Float32Array, a: number, seed: number): Float32Array {
     out[i] = s * k - a;
   }
   return out;
-}
-
-async function compileMessages(gpu: Gpu, code: string, constants: Record<string, number>): Promise<string[]> {
-  const dev = gpu.device;
-  dev.pushErrorScope('validation');
-  const m = dev.createShaderModule({ code });
-  const info = await m.getCompilationInfo();
-  const msgs = info.messages.filter((x) => x.type === 'error').map((x) => `${x.lineNum}:${x.linePos} ${x.message}`);
-  try {
-    await dev.createComputePipelineAsync({ layout: 'auto', compute: { module: m, entryPoint: 'main', constants } });
-  } catch (e) {
-    msgs.push(`pipeline: ${String((e as Error).message ?? e)}`);
-  }
-  const err = await dev.popErrorScope();
-  if (err) msgs.push(`validation: ${err.message}`);
-  return msgs;
 }
 
 const PROBE = (syntax: 'template' | 'bool', diag: boolean) => `enable f16;
@@ -127,19 +104,6 @@ function record(gpu: Gpu, dir: Dir, out: Tensor, inp: Tensor, w: W, plan: MmaPla
   }
 }
 
-/** Random bf16 weight [N, K] with |w| in [2^-7, 2^-4) (lm_head-like), generated as raw bits. */
-function randomBf16(gpu: Gpu, N: number, K: number, seed: number): Weight16 {
-  const words = new Uint32Array((N * K) / 2);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    const lo = (s & 0x8000) | (0x3c00 + ((s >>> 4) & 0x1ff));
-    const hi = ((s >>> 1) & 0x8000) | (0x3c00 + ((s >>> 18) & 0x1ff));
-    words[i] = lo | (hi << 16);
-  }
-  return weight16Upload(gpu, new Uint16Array(words.buffer), N, K, 'bf16', 'lm_head');
-}
-
 async function main() {
   const gpu = await Gpu.create(await nodeGpuApi());
   const ai = (gpu.device as unknown as { adapterInfo?: Record<string, unknown> }).adapterInfo ?? {};
@@ -165,6 +129,14 @@ async function main() {
   if (probe.template.length && !probe['template+diagOff'].length) {
     log('subgroup_id offsets fail the uniformity analysis: turning the diagnostic off');
     mmaSettings.diagnosticOff = true;
+  }
+
+  if (w16Only) {
+    if (reason) { log(`routing would not use mma here (${reason}); forcing it for the check`); mmaSettings.skipDeviceCheck = true; }
+    report.allOk = await checkW16(gpu, report, save, log, !args.includes('--w16-short'));
+    log('ALL OK:', report.allOk);
+    save();
+    return;
   }
 
   // 2. every kernel variant compiles

@@ -1,22 +1,22 @@
-// Tensor-core GEMM v3 core (K % 8 == 0): nf4_mma_pipe.wgsl generalized to deeper steps and
-// larger subgroup blocks, with the weight loader appended: NF4 (nf4_mma_v3_load.wgsl +
-// nf4_common.wgsl) or bf16/f16 (w16_mma_v3_load.wgsl). Same Params, split-K, epilogue and operands
-// as nf4_mma_pipe.wgsl:
+// Tensor-core GEMM v3 core for 16-bit (bf16/f16) weights (K % 8 == 0), w16_mma_v3_load.wgsl
+// appended: nf4_mma_v3.wgsl's pipeline with the weight loader split out. Same Params, split-K,
+// epilogue and operands as the staged 16-bit kernel (nf4_mma_core.wgsl + w16_mma_load.wgsl):
 //   forward  (BWD = false): O = y [M, N] (+)= H · Wᵀ, H = x·diag(sc) as f16 [M, ldh]
 //   backward (BWD = true):  O = dx [M, K] (+)= H · W, H = dy·diag(sc) as f16 [M, ldh]
 // H comes from nf4_mma_half.wgsl (p.lda = ldh and p.a0 multiples of 8). Per BK step (BK a
-// multiple of 16) every invocation moves PA vec4<u32> of H and PB weight pieces of 8 elements
-// (an NF4 word with its block scale, or a vec4<u32> of 8 bf16/f16; PA, PB any integers ≥ 1; the
-// wrapper generates the straight-line Stage struct at the STAGE_DECL marker). The loader defines
-//   alias WStage (one piece in registers), const LOADER_WG_BYTES (its workgroup memory),
-//   init_b(t) (once per workgroup, before the first barrier), fetch_w(q, r0, c0) -> WStage,
-//   store_w(q, w, buf) (8 f16 into Bs), b_unscale(v) (the epilogue's inverse weight scale).
-// Pipeline as nf4_mma_pipe.wgsl: the loads of step s + 1 are in flight during the MMAs of step s
-// and stored after them into the other half of double-buffered tiles; one barrier per step. With
-// WM = WN = 64 each subgroup does 16 MMAs per 16-deep slice (8 loads of 16×16 operands) instead
-// of 8 (6 loads). Operands and MMA order per output element are the pipe (NF4) / staged (16-bit)
-// kernel's: the same f16 values, accumulated over k in the same 16-deep slices. Default
-// (mma.ts V3_TILES): 128×256 tiles, BK = 16, 8 subgroups of 64×64 (bench/NOTES.md v8).
+// multiple of 16) every invocation moves PA vec4<u32> of H and PB vec4<u32> of W (8 bf16/f16
+// each; PA, PB any integers ≥ 1; the wrapper generates the straight-line Stage struct at the
+// STAGE_DECL marker). The loader defines alias WStage (one piece in registers),
+// const LOADER_WG_BYTES (its workgroup memory), init_b(t) (once per workgroup, before the first
+// barrier), fetch_w(q, r0, c0) -> WStage, store_w(q, w, buf) (8 f16 into Bs) and b_unscale(v)
+// (the epilogue's inverse weight scale). Pipeline as nf4_mma_pipe.wgsl: the loads of step s + 1
+// are in flight during the MMAs of step s and stored after them into the other half of
+// double-buffered tiles; one barrier per step. The MMA order per output element is the staged
+// kernel's (16-deep slices in order), so results equal it. Default (mma.ts V3_TILES): 128×256
+// tiles, BK = 16, 8 subgroups of 64×64 (bench/NOTES.md v9).
+// (The NF4 kernel keeps its own file: the same core with the NF4 loader split out the same way —
+// tables declared in the appended loader — gave wrong results on the H200 while correct in the
+// emulation; bench/NOTES.md v9.)
 // Every subgroupMatrixLoad/Store offset depends only on workgroup_id, subgroup_id, loop
 // counters and uniforms.
 

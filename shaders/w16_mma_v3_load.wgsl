@@ -1,4 +1,4 @@
-// 16-bit (bf16/f16) weight loader of the v3 tensor-core kernel (nf4_mma_v3.wgsl; K % 8 == 0):
+// 16-bit (bf16/f16) weight loader of the v3 tensor-core kernel (w16_mma_v3.wgsl; K % 8 == 0):
 // a piece is one vec4<u32> of W = 8 consecutive elements of one W row (16-byte aligned: K % 8 == 0
 // and the row chunk starts at a multiple of 128 elements), converted to f32, multiplied by the
 // weight's power-of-two scale ws = 2^(14 − e) (max |W| = f·2^e, f ∈ [0.5, 1), peak from
@@ -7,7 +7,7 @@
 // The epilogue multiplies by 1/ws (exact).
 //   forward:  B(r, c) = W[c0 + c, r0 + r] (a piece fills 8 reduction rows of tile column c)
 //   backward: B(r, c) = W[r0 + r, c0 + c] (a piece fills 8 columns of tile row r)
-// Code order: consts + nf4_mma_v3.wgsl + w16_mma_v3_load.wgsl.
+// Code order: consts + w16_mma_v3.wgsl + w16_mma_v3_load.wgsl.
 
 alias WStage = vec4<u32>; // 8 bf16/f16 (element 2i in the low half of word i)
 const LOADER_WG_BYTES = 0u;

@@ -30,7 +30,7 @@ import reduceCode from '../../../shaders/nf4_mma_reduce.wgsl';
 import pipeCode from '../../../shaders/nf4_mma_pipe.wgsl';
 import halfCode from '../../../shaders/nf4_mma_half.wgsl';
 import v3Code from '../../../shaders/nf4_mma_v3.wgsl';
-import v3LoadCode from '../../../shaders/nf4_mma_v3_load.wgsl';
+import w16V3Code from '../../../shaders/w16_mma_v3.wgsl';
 import w16V3LoadCode from '../../../shaders/w16_mma_v3_load.wgsl';
 import w16CommonCode from '../../../shaders/w16_common.wgsl';
 import w16LoadCode from '../../../shaders/w16_mma_load.wgsl';
@@ -184,7 +184,7 @@ const DIAG_OFF = 'diagnostic(off, chromium_experimental.subgroup_matrix_uniformi
  * The straight-line parts of the kernel for a FM×FN block of 16×16 matrices per subgroup
  * (generated: arrays of subgroup matrices indexed in loops risk living in local memory).
  */
-function generated(t: MmaTile, bwd: boolean, pipe: boolean): Record<'ACC_DECL' | 'MMA_STEP' | 'EPILOGUE' | 'STAGE_DECL', string> {
+function generated(t: MmaTile, bwd: boolean, pipe: boolean, kind: MmaWeightKind): Record<'ACC_DECL' | 'MMA_STEP' | 'EPILOGUE' | 'STAGE_DECL', string> {
   const FM = t.wm / 16, FN = t.wn / 16;
   // the pipelined kernel reads the current half of its double-buffered tiles (offsets ab, bb)
   const ab = pipe ? ' + ab' : '', bb = pipe ? ' + bb' : '';
@@ -204,20 +204,20 @@ function generated(t: MmaTile, bwd: boolean, pipe: boolean): Record<'ACC_DECL' |
       epi.push(`write_tile(acc_${i}_${j}, ${i}u, ${j}u, sg, lane, sgsize, wm, wn, m0, c0, zoff);`);
     }
   }
-  return { ACC_DECL: decl.join('\n  '), MMA_STEP: step.join('\n      '), EPILOGUE: epi.join('\n  '), STAGE_DECL: stageDecl(t) };
+  return { ACC_DECL: decl.join('\n  '), MMA_STEP: step.join('\n      '), EPILOGUE: epi.join('\n  '), STAGE_DECL: stageDecl(t, kind === 'nf4' ? 'vec2<u32>' : 'WStage') };
 }
 
 /**
  * v3: registers of one step's global loads (PA vec4 of H, PB words with their scales) as a
  * struct of named fields, and straight-line fetch / stage_store (no arrays indexed in loops).
  */
-function stageDecl(t: MmaTile): string {
+function stageDecl(t: MmaTile, wtype: string): string {
   const wg = 32 * (t.bm / t.wm) * (t.bn / t.wn);
   const pa = (t.bm * t.bk) / 8 / wg, pb = (t.bn * t.bk) / 8 / wg;
   if (!Number.isInteger(pa) || !Number.isInteger(pb) || pa < 1 || pb < 1) return ''; // const_assert in the shader reports it
   const a = Array.from({ length: pa }, (_, i) => i), b = Array.from({ length: pb }, (_, i) => i);
   return [
-    `struct Stage { ${[...a.map((i) => `a${i}: vec4<u32>`), ...b.map((i) => `w${i}: WStage`)].join(', ')} }`,
+    `struct Stage { ${[...a.map((i) => `a${i}: vec4<u32>`), ...b.map((i) => `w${i}: ${wtype}`)].join(', ')} }`,
     'fn fetch(t: u32, r0: u32, m0: u32, c0: u32) -> Stage {',
     `  return Stage(${[...a.map((i) => `fetch_a(t + ${i * wg}u, r0, m0)`), ...b.map((i) => `fetch_w(t + ${i * wg}u, r0, c0)`)].join(', ')});`,
     '}',
@@ -229,8 +229,8 @@ function stageDecl(t: MmaTile): string {
 }
 
 /**
- * Weight formats of the loader: NF4 (nf4_mma_load.wgsl; v3: nf4_mma_v3_load.wgsl) or bf16/f16
- * (w16_mma_load.wgsl; v3: w16_mma_v3_load.wgsl). 16-bit weights run 'staged' or 'v3' ('pipe' → 'staged').
+ * Weight formats of the loader: NF4 (nf4_mma_load.wgsl; v3: inside nf4_mma_v3.wgsl) or bf16/f16
+ * (w16_mma_load.wgsl; v3: w16_mma_v3.wgsl + w16_mma_v3_load.wgsl). 16-bit weights run 'staged' or 'v3' ('pipe' → 'staged').
  */
 export type MmaWeightKind = 'nf4' | 'w16';
 
@@ -243,11 +243,11 @@ export function mmaSource(tile: MmaTileSize, bwd: boolean, kind: MmaWeightKind =
   const key = `${t.bm}|${t.bn}|${t.bk}|${t.wm}|${t.wn}|${bwd}|${kind}|${k}|${mmaSettings.diagnosticOff}`;
   let s = sources.get(key);
   if (!s) {
-    const gen = generated(t, bwd, pipe);
-    const core = (k === 'v3' ? v3Code : pipe ? pipeCode : coreCode).replace(/\/\/@(ACC_DECL|MMA_STEP|EPILOGUE|STAGE_DECL)/g, (_, n: keyof typeof gen) => gen[n]);
+    const gen = generated(t, bwd, pipe, kind);
+    const core = (k === 'v3' ? (kind === 'nf4' ? v3Code : w16V3Code) : pipe ? pipeCode : coreCode).replace(/\/\/@(ACC_DECL|MMA_STEP|EPILOGUE|STAGE_DECL)/g, (_, n: keyof typeof gen) => gen[n]);
     s = ENABLES + (mmaSettings.diagnosticOff ? DIAG_OFF : '') +
       `const BM = ${t.bm}u; const BN = ${t.bn}u; const BK = ${t.bk}u; const WM = ${t.wm}u; const WN = ${t.wn}u; const BWD = ${bwd};\n` +
-      core + (k === 'v3' ? (kind === 'nf4' ? v3LoadCode + commonCode : w16V3LoadCode)
+      core + (k === 'v3' ? (kind === 'nf4' ? commonCode : w16V3LoadCode)
         : pipe ? commonCode : kind === 'nf4' ? loadCode + commonCode : w16LoadCode + w16CommonCode);
     sources.set(key, s);
   }

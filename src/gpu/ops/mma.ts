@@ -16,7 +16,11 @@
 // (nf4_mma_half.wgsl) and runs a software-pipelined kernel (vec4 loads, double-buffered tiles,
 // one barrier per step; same operands and MMA order, so the same results): nf4_mma_v3.wgsl with
 // 128×256 tiles of 8 subgroups × 64×64 (H200: 43–76 TFLOP/s forward, 34–52 dX on the 8B training
-// shapes, bench/NOTES.md v8) or nf4_mma_pipe.wgsl (128×128, 32×64 per subgroup: 31–42, v6). Numerics: f16 rounding of x/dy (and of NF4 W) gives
+// shapes, bench/NOTES.md v8) or nf4_mma_pipe.wgsl (128×128, 32×64 per subgroup: 31–42, v6).
+// 16-bit weights with K % 8 == 0 (mmaSettings.w16Kernel = 'v3', the default) run the same v3
+// design: w16_mma_v3.wgsl + w16_mma_v3_load.wgsl (vec4 loads of 8 bf16/f16, the same power-of-two
+// weight scale, f16 x/dy from nf4_mma_half.wgsl; the staged kernel's operands and order, so the
+// same results): H200 lm_head 65–78 TFLOP/s against 18–22 (bench/NOTES.md v9). Numerics: f16 rounding of x/dy (and of NF4 W) gives
 // ~3e-4 relative error against the f32 path (see bench/NOTES.md, "Tensor cores").
 
 import type { Binding, Gpu } from '../core/context';

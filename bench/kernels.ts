@@ -221,7 +221,7 @@ for (const [name, N, K] of PROJ) {
         const v2a = await out({ kernel: 'v2' }), v2b = await out({ kernel: 'v2' });
         const same = v2a.every((v, i) => Object.is(v, v2b[i]));
         const errs = [['v2', v2a], ['v2 no subgroups', await out({ subgroups: false, kernel: 'v2' })], ['v2 byte-pair', await out({ lut: 'pair', kernel: 'v2' })],
-          ['v2 R=4', await out({ rows: 4, kernel: 'v2' })], ['v2 R=1 WG=128', await out({ rows: 1, wg: 128, kernel: 'v2' })]] as const;
+          ['v2 R=4', await out({ rows: 4, kernel: 'v2' })], ['v2 R=8', await out({ rows: 8, kernel: 'v2' })], ['v2 R=1 WG=128', await out({ rows: 1, wg: 128, kernel: 'v2' })]] as const;
         const line = `GEMV check ${name} M=${M}: ` + errs.map(([n, a]) => `${n} ${err(a).toExponential(1)}`).join(', ') + `; v2 bitwise repeatable: ${same}`;
         console.log(line);
         checks.push(line);
@@ -234,7 +234,7 @@ for (const [name, N, K] of PROJ) {
       report(`  nf4 GEMV (old, scalar) ${name}`, sh, await time(rot(M, [w], { vec: false }), 50), fl, by);
       await with_({ subgroups: false, kernel: 'v2' }, async () => report(`  nf4 GEMV v2 no subgroups ${name}`, sh, await time(rot(M, [w]), 50), fl, by));
       await with_({ lut: 'pair', kernel: 'v2' }, async () => report(`  nf4 GEMV v2 byte-pair table ${name}`, sh, await time(rot(M, [w]), 50), fl, by));
-      for (const wg of [256, 128]) for (const R of [1, 2, 4])
+      for (const wg of [256, 128]) for (const R of wg === 256 ? [1, 2, 4, 8] : [1, 2, 4])
         await with_({ rows: R, wg, kernel: 'v2' }, async () => report(`  nf4 GEMV v2 R=${R} WG=${wg} ${name}`, sh, await time(rot(M, [w]), 50), fl, by));
     }
     cold.slice(1).forEach((c) => nf4Destroy(gpu, c));

@@ -19,7 +19,7 @@ export function printReport(r: BenchReport): void {
   if (r.peaks) out.push(`measured f32 FMA peak ${f(r.peaks.fmaTflops, 2)} TFLOP/s, copy bandwidth ${f(r.peaks.copyGBs, 0)} GB/s (${r.peaks.source})`);
   const mb = r.modelBytes;
   out.push(`weights: NF4 linears ${f(mb.nf4Linear / GiB, 2)} GiB, embedding ${f(mb.embed / GiB, 2)} GiB, lm_head ${f(mb.lmHead / GiB, 2)} GiB (bf16); built in ${f(r.loadSeconds)} s`);
-  out.push('\n### Training step (forward + loss + backward + AdamW), r=16 all seven modules');
+  out.push(`\n### Training step (forward + loss + backward + AdamW), r=16 all seven modules, ${r.tensorCores ? 'tensor-core' : 'f32'} kernels`);
   out.push(table(
     ['micro-batch', 'tokens', 'recompute', 'ms/step', 'tokens/s', 'model TFLOP/step', 'TFLOP/s', '% f32 peak', 'peak GiB', 'JS record ms (dispatch / submit)', 'GPU ms', 'dispatches', 'new uniforms/bind groups', 'loss'],
     r.steps.map((s) => [`${s.batch} × ${s.seq}`, s.tokens, String(s.recompute), f(s.msPerStep, 0), f(s.tokensPerSecond, 0), f(s.modelTflop, 2),

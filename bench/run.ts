@@ -16,6 +16,8 @@ import { measurePeaks, type PeakNumbers } from './micro';
 import { benchConfig, modelBytes, randomModel } from './random-model';
 import { benchStep, type StepResult } from './step';
 import { printReport } from './report';
+import { mmaSettings } from '../src/gpu/ops/mma';
+import { attnMmaSettings } from '../src/gpu/ops/attention.mma';
 
 const argv = process.argv.slice(2);
 const flag = (n: string) => argv.includes(`--${n}`);
@@ -29,9 +31,12 @@ const breakdownReps = Number(opt('breakdown-reps', '3'));
 const newTokens = Number(opt('new-tokens', tiny ? '6' : '64'));
 const promptLen = Number(opt('prompt', tiny ? '8' : '128'));
 const R = 16;
+// --no-mma: the f32 kernels only, as in Chrome without the experimental subgroup-matrix feature.
+const noMma = flag('no-mma');
+if (noMma) { mmaSettings.enabled = false; attnMmaSettings.enabled = false; }
 
 export interface BenchReport {
-  when: string; tiny: boolean;
+  when: string; tiny: boolean; tensorCores: boolean;
   device: Gpu['info'];
   peaks: PeakNumbers | null;
   modelBytes: ReturnType<typeof modelBytes>;
@@ -46,7 +51,7 @@ const gpu = await Gpu.create(await nodeGpuApi());
 log(`device: ${JSON.stringify({ vendor: gpu.info.vendor, architecture: gpu.info.architecture, description: gpu.info.description, features: gpu.info.features })}`);
 const cfg = benchConfig(tiny);
 const report: BenchReport = {
-  when: new Date().toISOString(), tiny, device: gpu.info, peaks: null, modelBytes: modelBytes(cfg),
+  when: new Date().toISOString(), tiny, tensorCores: !noMma && gpu.info.features.subgroupMatrix, device: gpu.info, peaks: null, modelBytes: modelBytes(cfg),
   loadSeconds: 0, steps: [], decode: null, errors: [],
 };
 const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | null> => {

@@ -38,7 +38,21 @@ export function rmsnormForward(
   checkDistinct(op, out, rstd, 'out and rstd');
   checkBindable(gpu, op, out, x);
   const u = gpu.uniform(packUniform([T, C, { f: eps }, 0]));
-  gpu.dispatch({ code, entry: 'forward', constants: { WG } }, [out.buffer, rstd.buffer, x.buffer, w.buffer, u], grid1d(gpu, T));
+  gpu.dispatch({ code, entry: 'forward', constants: { WG: forwardWorkgroup(gpu, T) } }, [out.buffer, rstd.buffer, x.buffer, w.buffer, u], grid1d(gpu, T));
+}
+
+/**
+ * Invocations per row: 256, or up to 1024 for a few rows (decode): one workgroup per row is then
+ * the whole dispatch, and its time is the latency of the strided loads and the tree (H200: 11 µs
+ * per call at T = 1 with 256). Rows of ≤ 4 tokens sum in a different order than longer batches
+ * (≤ 1 ulp of rstd apart).
+ */
+function forwardWorkgroup(gpu: Gpu, T: number): number {
+  if (T > 4) return WG;
+  const lim = Math.min(gpu.info.limits.maxComputeInvocationsPerWorkgroup ?? 256, gpu.info.limits.maxComputeWorkgroupSizeX ?? 256, 1024);
+  let wg = WG;
+  while (wg * 2 <= lim) wg *= 2;
+  return wg;
 }
 
 export function rmsnormBackward(

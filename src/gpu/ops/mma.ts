@@ -34,6 +34,7 @@ import reduceCode from '../../../shaders/nf4_mma_reduce.wgsl';
 import pipeCode from '../../../shaders/nf4_mma_pipe.wgsl';
 import halfCode from '../../../shaders/nf4_mma_half.wgsl';
 import v3Code from '../../../shaders/nf4_mma_v3.wgsl';
+import dxCode from '../../../shaders/nf4_mma_dx.wgsl';
 import w16V3Code from '../../../shaders/w16_mma_v3.wgsl';
 import w16V3LoadCode from '../../../shaders/w16_mma_v3_load.wgsl';
 import w16CommonCode from '../../../shaders/w16_common.wgsl';
@@ -57,8 +58,8 @@ export const MMA_MIN_TILES = 256;
  * `diagnosticOff` (emit `diagnostic(off, chromium_experimental.subgroup_matrix_uniformity)`),
  * `skipDeviceCheck` (bench/mma-check.ts: force the path where a requirement is not reported).
  */
-export const mmaSettings: { enabled: boolean; diagnosticOff: boolean; skipDeviceCheck: boolean; kernel: MmaKernel; w16Kernel: MmaKernel } =
-  { enabled: true, diagnosticOff: false, skipDeviceCheck: false, kernel: 'v3', w16Kernel: 'v3' };
+export const mmaSettings: { enabled: boolean; diagnosticOff: boolean; skipDeviceCheck: boolean; kernel: MmaKernel; w16Kernel: MmaKernel; dxKernel: MmaKernel } =
+  { enabled: true, diagnosticOff: false, skipDeviceCheck: false, kernel: 'v3', w16Kernel: 'v3', dxKernel: 'v3' };
 
 /**
  * NF4 kernel: 'pipe' (nf4_mma_pipe.wgsl: x/dy converted to f16 once per call by
@@ -68,7 +69,10 @@ export const mmaSettings: { enabled: boolean; diagnosticOff: boolean; skipDevice
  * (nf4_mma_v3.wgsl: the pipe kernel with V3_TILES — deeper steps, 64×64 per subgroup — and the
  * double-quant code book in workgroup memory; same operands and order, K % 8 == 0).
  */
-export type MmaKernel = 'pipe' | 'staged' | 'v3';
+export type MmaKernel = 'pipe' | 'staged' | 'v3' | 'dx';
+// 'dx' (nf4_mma_dx.wgsl, NF4 backward only; DX_TILES): v3 with the B tile stored transposed
+// (col_major loads, as the forward) and its own tile table; the forward and 16-bit weights run
+// 'v3' for it. mmaSettings.dxKernel is the NF4 backward's kernel while mmaSettings.kernel = 'v3'.
 
 interface MmaTile { bm: number; bn: number; bk: number; wm: number; wn: number }
 /**
@@ -97,9 +101,20 @@ export const V3_TILES: Record<MmaTileSize, MmaTile> = {
   64: { bm: 64, bn: 64, bk: 32, wm: 32, wn: 32 },
 };
 
+/**
+ * Tiles of the NF4 dX kernel 'dx' (nf4_mma_dx.wgsl) per plan tile size; `tb`: B tile stored
+ * transposed ([BN][BK + 8], col_major loads), else v3's [BK][BN + 8] (row_major loads). Mutable
+ * for bench/mma-dx.ts variants (bench/NOTES.md v10).
+ */
+export interface DxTile extends MmaTile { tb: boolean }
+export const DX_TILES: Record<MmaTileSize, DxTile> = {
+  128: { bm: 128, bn: 256, bk: 16, wm: 64, wn: 64, tb: true },
+  64: { bm: 64, bn: 64, bk: 32, wm: 32, wn: 32, tb: true },
+};
+
 /** The tile of a kernel at a plan tile size. */
 export function kernelTile(tile: MmaTileSize, kernel: MmaKernel): MmaTile {
-  return kernel === 'v3' ? V3_TILES[tile] : MMA_TILES[tile];
+  return kernel === 'dx' ? DX_TILES[tile] : kernel === 'v3' ? V3_TILES[tile] : MMA_TILES[tile];
 }
 
 export function pickMmaTile(M: number, NO: number): MmaTileSize {
@@ -188,7 +203,7 @@ const DIAG_OFF = 'diagnostic(off, chromium_experimental.subgroup_matrix_uniformi
  * The straight-line parts of the kernel for a FM×FN block of 16×16 matrices per subgroup
  * (generated: arrays of subgroup matrices indexed in loops risk living in local memory).
  */
-function generated(t: MmaTile, bwd: boolean, pipe: boolean, kind: MmaWeightKind): Record<'ACC_DECL' | 'MMA_STEP' | 'EPILOGUE' | 'STAGE_DECL', string> {
+function generated(t: MmaTile, bwd: boolean, pipe: boolean, kind: MmaWeightKind, tb = false): Record<'ACC_DECL' | 'MMA_STEP' | 'EPILOGUE' | 'STAGE_DECL', string> {
   const FM = t.wm / 16, FN = t.wn / 16;
   // the pipelined kernel reads the current half of its double-buffered tiles (offsets ab, bb)
   const ab = pipe ? ' + ab' : '', bb = pipe ? ' + bb' : '';
@@ -197,7 +212,7 @@ function generated(t: MmaTile, bwd: boolean, pipe: boolean, kind: MmaWeightKind)
     step.push(`let a_${i} = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>(&As, (wm + ${16 * i}u) * LDA + kk${ab}, LDA);`);
   }
   for (let j = 0; j < FN; j++) {
-    step.push(bwd
+    step.push(bwd && !tb
       ? `let b_${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, row_major>(&Bs, kk * LDB + wn + ${16 * j}u${bb}, LDB);`
       : `let b_${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, col_major>(&Bs, (wn + ${16 * j}u) * LDB + kk${bb}, LDB);`);
   }
@@ -241,17 +256,20 @@ export type MmaWeightKind = 'nf4' | 'w16';
 /** WGSL source of one tile shape, direction and weight kind (the same string object per variant, for the pipeline cache). */
 const sources = new Map<string, string>();
 export function mmaSource(tile: MmaTileSize, bwd: boolean, kind: MmaWeightKind = 'nf4', kernel: MmaKernel = 'staged'): string {
-  const k = kind === 'nf4' || kernel === 'v3' ? kernel : 'staged';
+  // 'dx' is the NF4 backward's; everything else runs v3 for it
+  const k = kernel === 'dx' && !(bwd && kind === 'nf4') ? 'v3' : kind === 'nf4' || kernel === 'v3' ? kernel : 'staged';
   const t = kernelTile(tile, k);
   const pipe = k !== 'staged';
-  const key = `${t.bm}|${t.bn}|${t.bk}|${t.wm}|${t.wn}|${bwd}|${kind}|${k}|${mmaSettings.diagnosticOff}`;
+  const tb = k === 'dx' && (t as DxTile).tb;
+  const key = `${t.bm}|${t.bn}|${t.bk}|${t.wm}|${t.wn}|${bwd}|${kind}|${k}|${tb}|${mmaSettings.diagnosticOff}`;
   let s = sources.get(key);
   if (!s) {
-    const gen = generated(t, bwd, pipe, kind);
-    const core = (k === 'v3' ? (kind === 'nf4' ? v3Code : w16V3Code) : pipe ? pipeCode : coreCode).replace(/\/\/@(ACC_DECL|MMA_STEP|EPILOGUE|STAGE_DECL)/g, (_, n: keyof typeof gen) => gen[n]);
+    const gen = generated(t, bwd, pipe, kind, tb);
+    const core = (k === 'dx' ? dxCode : k === 'v3' ? (kind === 'nf4' ? v3Code : w16V3Code) : pipe ? pipeCode : coreCode).replace(/\/\/@(ACC_DECL|MMA_STEP|EPILOGUE|STAGE_DECL)/g, (_, n: keyof typeof gen) => gen[n]);
     s = ENABLES + (mmaSettings.diagnosticOff ? DIAG_OFF : '') +
       `const BM = ${t.bm}u; const BN = ${t.bn}u; const BK = ${t.bk}u; const WM = ${t.wm}u; const WN = ${t.wn}u; const BWD = ${bwd};\n` +
-      core + (k === 'v3' ? (kind === 'nf4' ? commonCode : w16V3LoadCode)
+      (k === 'dx' ? `const TB = ${tb};\n` : '') +
+      core + (k === 'v3' || k === 'dx' ? (kind === 'nf4' ? commonCode : w16V3LoadCode)
         : pipe ? commonCode : kind === 'nf4' ? loadCode + commonCode : w16LoadCode + w16CommonCode);
     sources.set(key, s);
   }
@@ -347,8 +365,9 @@ function nf4Chunks(gpu: Gpu, w: Nf4Weight, op: string) {
  * The NF4 kernel of this call: the setting (or option); 'pipe' and 'v3' (f16 H from
  * nf4_mma_half.wgsl) need K % 8 == 0 and chunk starts % 8 == 0, else 'staged'.
  */
-function nf4Kernel(opts: MmaOptions, K: number, chunks: { row0: number }[]): MmaKernel {
-  const k = opts.kernel ?? mmaSettings.kernel;
+function nf4Kernel(opts: MmaOptions, K: number, chunks: { row0: number }[], bwd: boolean): MmaKernel {
+  let k = opts.kernel ?? (bwd && mmaSettings.kernel === 'v3' ? mmaSettings.dxKernel : mmaSettings.kernel);
+  if (k === 'dx' && !bwd) k = 'v3';
   return k !== 'staged' && K % 8 === 0 && chunks.every((c) => c.row0 % 8 === 0) ? k : 'staged';
 }
 
@@ -356,7 +375,7 @@ function nf4Kernel(opts: MmaOptions, K: number, chunks: { row0: number }[]): Mma
 export function nf4MatmulMma(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: MmaOptions = {}): void {
   const N = w.rows, K = w.cols, M = x.shape[0];
   const chunks = nf4Chunks(gpu, w, 'nf4Matmul');
-  let kernel = nf4Kernel(opts, K, chunks);
+  let kernel = nf4Kernel(opts, K, chunks, false);
   const half = kernel !== 'staged' ? rowScaleHalf(gpu, x, M, K) : null;
   if (!half) kernel = 'staged';
   const sc = half ? half.sc : rowScale(gpu, x, M, K);
@@ -375,7 +394,7 @@ export function nf4MatmulMma(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts:
 export function nf4MatmulBackwardMma(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight, opts: MmaOptions = {}): void {
   const N = w.rows, K = w.cols, M = dy.shape[0];
   const chunks = nf4Chunks(gpu, w, 'nf4MatmulBackward');
-  let kernel = nf4Kernel(opts, K, chunks);
+  let kernel = nf4Kernel(opts, K, chunks, true);
   const half = kernel !== 'staged' ? rowScaleHalf(gpu, dy, M, N) : null;
   if (!half) kernel = 'staged';
   const sc = half ? half.sc : rowScale(gpu, dy, M, N);
@@ -427,7 +446,7 @@ export function weight16Peak(gpu: Gpu, w: Weight16): Tensor {
  */
 function w16Kernel(opts: MmaOptions, K: number, chunks: { row0: number }[]): MmaKernel {
   const k = opts.kernel ?? mmaSettings.w16Kernel;
-  return k === 'v3' && K % 8 === 0 && chunks.every((c) => c.row0 % 8 === 0) ? 'v3' : 'staged';
+  return (k === 'v3' || k === 'dx') && K % 8 === 0 && chunks.every((c) => c.row0 % 8 === 0) ? 'v3' : 'staged';
 }
 
 /** y [M, N] (+)= x [M, K] · Wᵀ on tensor cores, W bf16/f16 (shapes already checked by matmul16). */

@@ -19,7 +19,7 @@ import { nf4Matmul, nf4MatmulBackward, nf4Upload } from '../../../src/gpu/ops/nf
 import { nf4MatmulBackwardRef, nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
 import {
   MMA_MIN_M, matmul16BackwardMma, matmul16Mma, mmaSettings, mmaSource, mmaUnsupportedReason, nf4MatmulBackwardMma,
-  nf4MatmulMma, pickMmaPlan, pickMmaTile, useMma, V3_TILES, type MmaKernel, type MmaTileSize,
+  nf4MatmulMma, pickMmaPlan, pickMmaTile, useMma, DX_TILES, V3_TILES, type DxTile, type MmaKernel, type MmaTileSize,
 } from '../../../src/gpu/ops/mma';
 import { matmul16, weight16Upload } from '../../../src/gpu/ops/w16';
 import { f32ToW16, matmul16BackwardRef, matmul16Ref, type Format16 } from '../../../src/gpu/ops/w16.ref';
@@ -327,6 +327,64 @@ describe('tensor-core NF4 v3 with 64-row subgroup blocks (emulated builtins)', (
     } finally {
       V3_TILES[128] = saved;
     }
+  }, 900_000);
+});
+
+describe('tensor-core NF4 dX kernel (emulated builtins)', () => {
+  // nf4_mma_dx.wgsl ('dx'): the backward with the B tile stored transposed (tb, col_major loads)
+  // or v3's layout (tb false). The real 128 tile (128×256, 8 subgroups of 64×64) needs 40–48 KiB
+  // of workgroup memory (lavapipe allows 32): the same code at 64×128 (4 subgroups of 64×32,
+  // BK 16, PB = 2: two word columns per warp, so the rotated stores of both half-warps run) and
+  // 128×64 (BM > BN, as 256×128), plus the 64 plan tile (BK 32); odd shapes over several tiles,
+  // split-K with a short last split, accumulate, double-quant; and bit-identical to v3 at the same plan.
+  const CFGS: [string, DxTile][] = [
+    ['64x128 tb', { bm: 64, bn: 128, bk: 16, wm: 64, wn: 32, tb: true }],
+    ['128x64 tb', { bm: 128, bn: 64, bk: 16, wm: 64, wn: 32, tb: true }],
+    ['64x128 row-major B', { bm: 64, bn: 128, bk: 16, wm: 64, wn: 32, tb: false }],
+  ];
+  it.each(CFGS)('%s: M=37 N=150 K=232 split 1 / 3, accumulate, double-quant', async (_name, cfg) => {
+    const gpu = await testGpu();
+    const saved = DX_TILES[128];
+    DX_TILES[128] = cfg;
+    try {
+      const M = 37, N = 150, K = 232;
+      for (const [dq, split, accumulate] of [[true, 3, true], [false, 1, false]] as const) {
+        const h = weight(N, K, dq, M + N + split);
+        const w = nf4Upload(gpu, h);
+        const rng = new Rng(K + split);
+        const dy = rng.floats(M * N), dx0 = rng.floats(M * K);
+        const dx = tensorFrom(gpu, dx0, [M, K]);
+        nf4MatmulBackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, tile: 128, split, kernel: 'dx', source: emulate });
+        const wdx = Float64Array.from(dx0);
+        nf4MatmulBackwardRef(wdx, dy, h, M, accumulate);
+        expect(relErr(await readF32(gpu, dx), wdx), `dq=${dq} split=${split}`).toBeLessThan(TOL);
+      }
+    } finally {
+      DX_TILES[128] = saved;
+    }
+  }, 900_000);
+
+  it('64 plan tile equals v3 bit for bit (auto plan, accumulate) and the forward ignores it', async () => {
+    const gpu = await testGpu();
+    const M = 70, N = 136, K = 96;
+    const h = weight(N, K, true, 5);
+    const w = nf4Upload(gpu, h);
+    const rng = new Rng(6);
+    const dy = rng.floats(M * N), dx0 = rng.floats(M * K);
+    const out: Float32Array[] = [];
+    for (const kernel of ['v3', 'dx'] as const) {
+      const dx = tensorFrom(gpu, dx0, [M, K]);
+      nf4MatmulBackwardMma(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate: true, tile: 64, kernel, source: emulate });
+      out.push(await readF32(gpu, dx));
+    }
+    const wdx = Float64Array.from(dx0);
+    nf4MatmulBackwardRef(wdx, dy, h, M, true);
+    expect(relErr(out[1], wdx)).toBeLessThan(TOL);
+    expect(Array.from(out[1])).toEqual(Array.from(out[0]));
+    expect(mmaSource(64, false, 'nf4', 'dx')).toBe(mmaSource(64, false, 'nf4', 'v3'));
+    expect(mmaSource(64, true, 'w16', 'dx')).toBe(mmaSource(64, true, 'w16', 'v3'));
+    expect(mmaSource(64, true, 'nf4', 'dx')).toMatch(/const TB = true;/);
+    expect(mmaSource(64, true, 'nf4', 'dx')).toMatch(/subgroup_matrix_right<f16, 16, 16>, col_major>/);
   }, 900_000);
 });
 

@@ -5,6 +5,7 @@
 //   node .gpu/mma.mjs [--out FILE] [--quick | --speed | --w16 [--w16-short]]
 // --w16: only the 16-bit-weight (lm_head) kernels, bench/mma-w16.ts ('staged' vs 'v3' on the
 // cross-entropy chunk shapes; --w16-short: M = 511 and 523 only).
+// --dx: only the NF4 dX kernels, bench/mma-dx.ts ('v3' vs 'dx' variants on the training shapes).
 // --speed: the correctness cases, then only the 8B training shapes (M = 512, 2048) timed for the
 // f32 path and the automatic plan of the NF4 kernels ('staged', 'pipe', 'v3'), plus 'v3' tile
 // variants (V3_VARIANTS, each checked against the f32 path) and the v3 split-K factor halved /
@@ -33,6 +34,7 @@ import { f32ToW16, matmul16BackwardRef, matmul16Ref, type Format16 } from '../sr
 import { Rng } from '../src/util/rng';
 import { gpuTimeMs } from './gputime';
 import { checkW16, compileMessages, randomBf16, relErr } from './mma-w16';
+import { checkDx } from './mma-dx';
 
 const args = process.argv.slice(2);
 const outFile = args.includes('--out') ? args[args.indexOf('--out') + 1] : process.env.OUT ? `${process.env.OUT}/mma-check.json` : 'mma-check.json';
@@ -131,6 +133,13 @@ async function main() {
     mmaSettings.diagnosticOff = true;
   }
 
+  if (args.includes('--dx')) {
+    if (reason) { log(`routing would not use mma here (${reason}); forcing it for the check`); mmaSettings.skipDeviceCheck = true; }
+    report.allOk = await checkDx(gpu, report, save, log);
+    log('ALL OK:', report.allOk);
+    save();
+    return;
+  }
   if (w16Only) {
     if (reason) { log(`routing would not use mma here (${reason}); forcing it for the check`); mmaSettings.skipDeviceCheck = true; }
     report.allOk = await checkW16(gpu, report, save, log, !args.includes('--w16-short'));

@@ -16,7 +16,8 @@
 // (nf4_mma_half.wgsl) and runs a software-pipelined kernel (vec4 loads, double-buffered tiles,
 // one barrier per step; same operands and MMA order, so the same results): nf4_mma_v3.wgsl with
 // 128×256 tiles of 8 subgroups × 64×64 (H200: 43–76 TFLOP/s forward, 34–52 dX on the 8B training
-// shapes, bench/NOTES.md v8) or nf4_mma_pipe.wgsl (128×128, 32×64 per subgroup: 31–42, v6).
+// shapes, bench/NOTES.md v8; the NF4 dX defaults to nf4_mma_dx.wgsl, the same kernel with the B
+// tile transposed: 45–65 TFLOP/s, v10) or nf4_mma_pipe.wgsl (128×128, 32×64 per subgroup: 31–42, v6).
 // 16-bit weights with K % 8 == 0 (mmaSettings.w16Kernel = 'v3', the default) run the same v3
 // design: w16_mma_v3.wgsl + w16_mma_v3_load.wgsl (vec4 loads of 8 bf16/f16, the same power-of-two
 // weight scale, f16 x/dy from nf4_mma_half.wgsl; the staged kernel's operands and order, so the
@@ -59,7 +60,7 @@ export const MMA_MIN_TILES = 256;
  * `skipDeviceCheck` (bench/mma-check.ts: force the path where a requirement is not reported).
  */
 export const mmaSettings: { enabled: boolean; diagnosticOff: boolean; skipDeviceCheck: boolean; kernel: MmaKernel; w16Kernel: MmaKernel; dxKernel: MmaKernel } =
-  { enabled: true, diagnosticOff: false, skipDeviceCheck: false, kernel: 'v3', w16Kernel: 'v3', dxKernel: 'v3' };
+  { enabled: true, diagnosticOff: false, skipDeviceCheck: false, kernel: 'v3', w16Kernel: 'v3', dxKernel: 'dx' };
 
 /**
  * NF4 kernel: 'pipe' (nf4_mma_pipe.wgsl: x/dy converted to f16 once per call by
@@ -72,7 +73,9 @@ export const mmaSettings: { enabled: boolean; diagnosticOff: boolean; skipDevice
 export type MmaKernel = 'pipe' | 'staged' | 'v3' | 'dx';
 // 'dx' (nf4_mma_dx.wgsl, NF4 backward only; DX_TILES): v3 with the B tile stored transposed
 // (col_major loads, as the forward) and its own tile table; the forward and 16-bit weights run
-// 'v3' for it. mmaSettings.dxKernel is the NF4 backward's kernel while mmaSettings.kernel = 'v3'.
+// 'v3' for it. mmaSettings.dxKernel ('dx' default, 'v3') is the NF4 backward's kernel while
+// mmaSettings.kernel = 'v3': H200 dX 45–60 TFLOP/s against v3's 40–53, same results bit for bit
+// (bench/NOTES.md v10).
 
 interface MmaTile { bm: number; bn: number; bk: number; wm: number; wn: number }
 /**

@@ -20,6 +20,7 @@ import { createDynamicMap } from '../src/gpu/ops/nf4.ref';
 import { embeddingGather, matmul16, matmul16Backward, weight16Upload, type Weight16 } from '../src/gpu/ops/w16';
 import { f32ToBf16 } from '../src/gpu/ops/w16.ref';
 import { Rng } from '../src/util/rng';
+import { nf4F32Section } from './nf4_f32';
 import fmaCode from './fma_peak.wgsl';
 import copyCode from './copy_bw.wgsl';
 
@@ -168,6 +169,10 @@ const PROJ: [string, number, number][] = [
   ['down_proj', S(4096), S(14336)],
 ];
 const TOKENS = smoke ? [64] : quick ? [512] : [512, 2048];
+// f32 (no tensor cores) NF4 GEMMs, old v1 vs new v2 (bench/nf4_f32.ts); --tokens 512,2048 overrides --quick
+if (want('nf4MatmulF32'))
+  await nf4F32Section({ gpu, time, report, randomNf4, destroy: (w) => nf4Destroy(gpu, w), randomF32, proj: PROJ, checks, smoke,
+    tokens: opt('tokens') ? opt('tokens')!.split(',').map(Number) : TOKENS });
 const maxM = Math.max(...TOKENS);
 const xBuf = randomF32(maxM * S(14336));
 const yBuf = createTensor(gpu, [maxM * S(14336)], 'f32', 'y');

@@ -3,6 +3,7 @@ import { Gpu } from '../../../src/gpu/core/context';
 import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
 import { nf4Matmul, nf4MatmulBackward, nf4Upload } from '../../../src/gpu/ops/nf4';
 import { pickTile } from '../../../src/gpu/ops/nf4.matmul';
+import { gemmBytes, gemmSettings, pickGemmConfig, pickGemmSplit, type GemmConfig } from '../../../src/gpu/ops/nf4.gemm';
 import { nf4MatmulBackwardRef, nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
 import { Rng } from '../../../src/util/rng';
 import { runSelftest } from '../../../src/gpu/selftest';
@@ -20,8 +21,8 @@ function setup(M: number, N: number, K: number, dq: boolean, seed: number) {
 async function checkForward(gpu: Gpu, M: number, N: number, K: number, dq: boolean, gemv?: boolean) {
   const { h, x, y0 } = setup(M, N, K, dq, M * 7 + N * 13 + K);
   const w = nf4Upload(gpu, h);
-  for (const [accumulate, tile] of [[false, 64], [true, 64], [false, 128], [true, 128]] as const) {
-    if (gemv && tile === 128) continue;
+  for (const [accumulate, tile] of [[false, 64], [true, 64], [false, 128], [true, 128], [false, undefined], [true, undefined]] as const) {
+    if (gemv && tile !== 64) continue;
     const y = tensorFrom(gpu, y0, [M, N]);
     nf4Matmul(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, gemv, tile });
     const want = Float64Array.from(y0);
@@ -33,7 +34,7 @@ async function checkForward(gpu: Gpu, M: number, N: number, K: number, dq: boole
 async function checkBackward(gpu: Gpu, M: number, N: number, K: number, dq: boolean) {
   const { h, dy, dx0 } = setup(M, N, K, dq, M * 5 + N * 3 + K);
   const w = nf4Upload(gpu, h);
-  for (const [accumulate, tile] of [[false, 64], [true, 64], [false, 128], [true, 128]] as const) {
+  for (const [accumulate, tile] of [[false, 64], [true, 64], [false, 128], [true, 128], [false, undefined], [true, undefined]] as const) {
     const dx = tensorFrom(gpu, dx0, [M, K]);
     nf4MatmulBackward(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, tile });
     const want = Float64Array.from(dx0);
@@ -76,7 +77,82 @@ describe.each([
   });
 });
 
+// The v2 GEMM (nf4_gemm_v2.wgsl, taken when K % 8 == 0 and no tile is given) in every tile
+// configuration and with split-K, odd M/N (and odd N = backward reduction), accumulate, double-quant.
+const V2_SHAPES: [number, number, number][] = [[5, 7, 8], [130, 129, 136], [67, 200, 64], [129, 33, 264], [3, 1, 16]];
+const V2_CONFIGS: GemmConfig[] = [{ bk: 16, nbuf: 1 }, { bk: 8, nbuf: 2 }, { bk: 8, nbuf: 1 }];
+
+async function withGemm(s: Partial<typeof gemmSettings>, f: () => Promise<void>) {
+  const keep = { ...gemmSettings };
+  Object.assign(gemmSettings, s);
+  try { await f(); } finally { Object.assign(gemmSettings, keep); delete gemmSettings.config; delete gemmSettings.split; if (keep.config) gemmSettings.config = keep.config; if (keep.split) gemmSettings.split = keep.split; }
+}
+
+describe.each([
+  ['default features', {}],
+  ['no f16, no subgroups', { f16: false, subgroups: false }],
+] as const)('nf4 GEMM v2 (%s)', (_name, disable) => {
+  it.each(V2_CONFIGS.map((c) => [c.bk, c.nbuf]))('matches the reference with BK=%i NBUF=%i', async (bk, nbuf) => {
+    const gpu = await testGpu(disable);
+    const config = { bk, nbuf } as GemmConfig;
+    if (gemmBytes(config) > (gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384)) return;
+    for (const split of [1, 3]) {
+      await withGemm({ config, split, kernel: 'v2' }, async () => {
+        for (const [M, N, K] of V2_SHAPES) {
+          const dq = (M + N) % 2 === 1;
+          const { h, x, dy, y0, dx0 } = setup(M, N, K, dq, M + N + K + bk);
+          const w = nf4Upload(gpu, h);
+          for (const accumulate of [false, true]) {
+            const y = tensorFrom(gpu, y0, [M, N]);
+            nf4Matmul(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, gemv: false, mma: false });
+            const want = Float64Array.from(y0);
+            nf4MatmulRef(want, x, h, M, accumulate);
+            expectClose(await readF32(gpu, y), want, TOL, `v2 forward ${M}x${N}x${K} bk=${bk} nbuf=${nbuf} split=${split} dq=${dq} acc=${accumulate}`);
+            const dx = tensorFrom(gpu, dx0, [M, K]);
+            nf4MatmulBackward(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, mma: false });
+            const wantDx = Float64Array.from(dx0);
+            nf4MatmulBackwardRef(wantDx, dy, h, M, accumulate);
+            expectClose(await readF32(gpu, dx), wantDx, TOL, `v2 backward ${M}x${N}x${K} bk=${bk} nbuf=${nbuf} split=${split} dq=${dq} acc=${accumulate}`);
+          }
+        }
+      });
+    }
+  });
+
+  it('is bitwise repeatable and agrees with v1', async () => {
+    const gpu = await testGpu(disable);
+    const M = 70, N = 130, K = 192;
+    const { h, x } = setup(M, N, K, true, 11);
+    const w = nf4Upload(gpu, h);
+    const run = async (s: Partial<typeof gemmSettings>) => {
+      let out: Float32Array = new Float32Array(0);
+      await withGemm(s, async () => {
+        const y = createTensor(gpu, [M, N]);
+        nf4Matmul(gpu, y, tensorFrom(gpu, x, [M, K]), w, { mma: false, gemv: false });
+        out = await readF32(gpu, y);
+      });
+      return out;
+    };
+    const a = await run({ kernel: 'v2', split: 2 }), b = await run({ kernel: 'v2', split: 2 }), old = await run({ kernel: 'v1' });
+    expect(a.every((v, i) => Object.is(v, b[i]))).toBe(true);
+    expectClose(a, old, TOL, 'v2 vs v1');
+  });
+});
+
 describe('nf4 matmul limits', () => {
+  it('picks the v2 tile depth from the workgroup-memory limit and splits small outputs', async () => {
+    const base = await testGpu();
+    const at = (limit: number) => pickGemmConfig(new Gpu(base.device, { ...base.info, limits: { ...base.info.limits, maxComputeWorkgroupStorageSize: limit } }));
+    expect(at(49152)).toEqual({ bk: 16, nbuf: 2 });
+    expect(at(32768)).toEqual({ bk: 8, nbuf: 2 });
+    expect(at(16384)).toEqual({ bk: 8, nbuf: 1 });
+    expect(gemmBytes(at(16384))).toBeLessThanOrEqual(16384);
+    expect(pickGemmSplit(512, 1024, 4096)).toBe(8);
+    expect(pickGemmSplit(512, 4096, 4096)).toBe(2);
+    expect(pickGemmSplit(2048, 14336, 4096)).toBe(1);
+    expect(pickGemmSplit(512, 4096, 1024)).toBe(2);
+  });
+
   it('splits W by rows over the binding limit (forward, backward, GEMV)', async () => {
     const base = await testGpu();
     const gpu = new Gpu(base.device, { ...base.info, limits: { ...base.info.limits, maxStorageBufferBindingSize: 4096 } });

@@ -1,0 +1,209 @@
+// Tiled f32 NF4 GEMM v2 (no tensor cores), forward and backward (dX) in one source:
+//   O [M, NO] (+)= A [M, R] · B [R, NO],  B read from the NF4 weight W [rows, K]:
+//   forward  (BWD = false): O = y [M, N], A = x [M, K],  B(r=k, c=n) = W[n, k]
+//   backward (BWD = true):  O = dx [M, K], A = dy [M, N], B(r=n, c=k) = W[n, k]
+// Workgroup 16×16 computes a 128×128 tile of O; invocation (tx, ty) owns rows 4ty+i and
+// 64+4ty+i, columns 4tx+j and 64+4tx+j (i, j < 4): per reduction step it reads 4 vec4 from
+// workgroup memory for 64 FMAs (16 named vec4 accumulators, f32, reduction in increasing r).
+// Each BK step the W tile is decoded ONCE into workgroup memory (one 8-code word per invocation:
+// 8 table lookups, one block scale), the A tile copied transposed; the next step's global words
+// are loaded into registers before the FMAs of the current step and stored after them. NBUF = 2:
+// two workgroup buffers, one barrier per step; NBUF = 1: one buffer, two barriers.
+// Split-K: grid z = split, each split reduces r in [z·rsplit, min(R, (z+1)·rsplit)) and writes
+// O + z·zstride (a partial buffer summed in split order by nf4_mma_reduce.wgsl).
+// Needs K % 8 == 0 (whole words along k); BK is 8 or 16. A is read as 4 rows × 1 r per quad
+// (16 invocations cover 16 consecutive r of a row: coalesced, no alignment needed).
+// The wrapper prepends `const BK = 16u; const NBUF = 2u; const WB = 3u;` and nf4_common.wgsl.
+
+struct Params {
+  M: u32,      // rows of O and A
+  NO: u32,     // output columns in this dispatch
+  R: u32,      // reduction length in this dispatch
+  acc: u32,    // 1: O += A·B, 0: O = A·B
+  ldo: u32,    // row stride of O
+  o0: u32,     // first column of O written
+  lda: u32,    // row stride of A
+  a0: u32,     // first column of A read
+  wk: u32,     // K: columns of W (its row stride in elements)
+  wrows: u32,  // rows of W in this dispatch (row chunk)
+  ebase: u32,  // flat index of the chunk's first element in the whole weight (absmax blocks)
+  wflags: u32, // 1 = double-quantized absmax
+  rsplit: u32, // reduction length per split (a multiple of BK)
+  zstride: u32, // elements between the outputs of consecutive splits
+  pad0: u32,
+  pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> O: array<f32>; // [M, ldo] (or [S, M, NO] partials)
+@group(0) @binding(1) var<storage, read> A: array<f32>;       // [M, lda]
+@group(0) @binding(2) var<uniform> p: Params;
+
+override BWD: bool = false;
+
+const S4 = 33u;               // row stride of the tiles in vec4 (128 columns + 1 vec4 padding)
+const TILE = BK * S4;         // vec4 per buffer
+const AQ = BK / 8u;           // A quads (4 rows × 1 r) per invocation per step
+const WN = BK * 16u;          // W words per step (≤ 256 for BK ≤ 16)
+
+var<workgroup> As: array<vec4<f32>, NBUF * TILE>; // As[r·S4 + m/4][m%4]
+var<workgroup> Bs: array<vec4<f32>, NBUF * TILE>; // Bs[r·S4 + c/4][c%4]
+
+// The prefetched global words of one step.
+struct Stage {
+  a: array<vec4<f32>, AQ>, // A[m0+4mq+i, r] for i < 4
+  word: u32,               // 8 NF4 codes
+  qc: u32,                 // dq: the 8-bit absmax code; else unused
+  am: f32,                 // absmax (dq: nested absmax)
+}
+
+fn load_stage(t: u32, m0: u32, c0: u32, r0: u32, rend: u32) -> Stage {
+  var s: Stage;
+  for (var q = 0u; q < AQ; q++) {
+    let i = t + 256u * q;
+    let kk = i % BK;
+    let mq = i / BK;
+    let r = r0 + kk;
+    var v = vec4<f32>(0.0);
+    if (r < rend) {
+      let m = m0 + 4u * mq;
+      let base = p.a0 + r;
+      if (m < p.M) { v.x = A[m * p.lda + base]; }
+      if (m + 1u < p.M) { v.y = A[(m + 1u) * p.lda + base]; }
+      if (m + 2u < p.M) { v.z = A[(m + 2u) * p.lda + base]; }
+      if (m + 3u < p.M) { v.w = A[(m + 3u) * p.lda + base]; }
+    }
+    s.a[q] = v;
+  }
+  s.word = 0u;
+  s.qc = 0u;
+  s.am = 0.0;
+  if (t < WN) {
+    var n: u32;
+    var k: u32;
+    var ok: bool;
+    if (BWD) {
+      n = r0 + t / 16u;
+      k = c0 + 8u * (t % 16u);
+      ok = n < rend && k < p.wk;
+    } else {
+      n = c0 + t % 128u;
+      k = r0 + 8u * (t / 128u);
+      ok = n < p.wrows && k < rend;
+    }
+    if (ok) {
+      let e = n * p.wk + k;
+      s.word = packed[e >> 3u];
+      let b = (p.ebase + e) >> 6u;
+      if (p.wflags != 0u) {
+        s.qc = (qcodes[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
+        s.am = absmax[b >> 8u];
+      } else {
+        s.am = absmax[b];
+      }
+    }
+  }
+  return s;
+}
+
+fn store_stage(t: u32, s: Stage, buf: u32) {
+  let base = buf * TILE;
+  for (var q = 0u; q < AQ; q++) {
+    let i = t + 256u * q;
+    As[base + (i % BK) * S4 + i / BK] = s.a[q];
+  }
+  if (t < WN) {
+    var sc = s.am;
+    if (p.wflags != 0u) { sc = qmeta[s.qc] * s.am + qmeta[256]; }
+    let w = s.word;
+    var v: array<f32, 8>;
+    v[0] = lut[(w >> 4u) & 15u] * sc;
+    v[1] = lut[w & 15u] * sc;
+    v[2] = lut[(w >> 12u) & 15u] * sc;
+    v[3] = lut[(w >> 8u) & 15u] * sc;
+    v[4] = lut[(w >> 20u) & 15u] * sc;
+    v[5] = lut[(w >> 16u) & 15u] * sc;
+    v[6] = lut[(w >> 28u) & 15u] * sc;
+    v[7] = lut[(w >> 24u) & 15u] * sc;
+    if (BWD) {
+      let d = base + (t / 16u) * S4 + 2u * (t % 16u);
+      Bs[d] = vec4<f32>(v[0], v[1], v[2], v[3]);
+      Bs[d + 1u] = vec4<f32>(v[4], v[5], v[6], v[7]);
+    } else {
+      let cc = t % 128u;
+      let d = base + 8u * (t / 128u) * S4 + cc / 4u;
+      let j = cc % 4u;
+      for (var r = 0u; r < 8u; r++) { Bs[d + r * S4][j] = v[r]; }
+    }
+  }
+}
+
+fn put(m: u32, c: u32, v: vec4<f32>, obase: u32) {
+  if (m >= p.M) { return; }
+  let row = obase + m * p.ldo + p.o0;
+  for (var j = 0u; j < 4u; j++) {
+    if (c + j < p.NO) {
+      let idx = row + c + j;
+      if (p.acc != 0u) { O[idx] = O[idx] + v[j]; } else { O[idx] = v[j]; }
+    }
+  }
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) t: u32,
+        @builtin(workgroup_id) wid: vec3<u32>) {
+  init_lut(t);
+  workgroupBarrier();
+  let tx = lid.x;
+  let ty = lid.y;
+  let m0 = wid.y * 128u;
+  let c0 = wid.x * 128u;
+  let rbeg = wid.z * p.rsplit;
+  let rend = min(p.R, rbeg + p.rsplit);
+  var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+  var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0); var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0);
+  var c40 = vec4<f32>(0.0); var c41 = vec4<f32>(0.0); var c50 = vec4<f32>(0.0); var c51 = vec4<f32>(0.0);
+  var c60 = vec4<f32>(0.0); var c61 = vec4<f32>(0.0); var c70 = vec4<f32>(0.0); var c71 = vec4<f32>(0.0);
+  var st = load_stage(t, m0, c0, rbeg, rend);
+  store_stage(t, st, 0u);
+  workgroupBarrier();
+  var buf = 0u;
+  for (var r0 = rbeg; r0 < rend; r0 += BK) {
+    let more = r0 + BK < rend;
+    if (more) { st = load_stage(t, m0, c0, r0 + BK, rend); }
+    let base = buf * TILE;
+    for (var rr = 0u; rr < BK; rr++) {
+      let o = base + rr * S4;
+      let a0 = As[o + ty];
+      let a1 = As[o + 16u + ty];
+      let b0 = Bs[o + tx];
+      let b1 = Bs[o + 16u + tx];
+      c00 = fma(vec4<f32>(a0.x), b0, c00); c01 = fma(vec4<f32>(a0.x), b1, c01);
+      c10 = fma(vec4<f32>(a0.y), b0, c10); c11 = fma(vec4<f32>(a0.y), b1, c11);
+      c20 = fma(vec4<f32>(a0.z), b0, c20); c21 = fma(vec4<f32>(a0.z), b1, c21);
+      c30 = fma(vec4<f32>(a0.w), b0, c30); c31 = fma(vec4<f32>(a0.w), b1, c31);
+      c40 = fma(vec4<f32>(a1.x), b0, c40); c41 = fma(vec4<f32>(a1.x), b1, c41);
+      c50 = fma(vec4<f32>(a1.y), b0, c50); c51 = fma(vec4<f32>(a1.y), b1, c51);
+      c60 = fma(vec4<f32>(a1.z), b0, c60); c61 = fma(vec4<f32>(a1.z), b1, c61);
+      c70 = fma(vec4<f32>(a1.w), b0, c70); c71 = fma(vec4<f32>(a1.w), b1, c71);
+    }
+    if (NBUF == 1u) { workgroupBarrier(); }
+    if (more) {
+      buf = (buf + 1u) % NBUF;
+      store_stage(t, st, buf);
+    }
+    workgroupBarrier();
+  }
+  let ob = wid.z * p.zstride;
+  let ma = m0 + 4u * ty;
+  let mb = m0 + 64u + 4u * ty;
+  let ca = c0 + 4u * tx;
+  let cb = c0 + 64u + 4u * tx;
+  put(ma, ca, c00, ob); put(ma, cb, c01, ob);
+  put(ma + 1u, ca, c10, ob); put(ma + 1u, cb, c11, ob);
+  put(ma + 2u, ca, c20, ob); put(ma + 2u, cb, c21, ob);
+  put(ma + 3u, ca, c30, ob); put(ma + 3u, cb, c31, ob);
+  put(mb, ca, c40, ob); put(mb, cb, c41, ob);
+  put(mb + 1u, ca, c50, ob); put(mb + 1u, cb, c51, ob);
+  put(mb + 2u, ca, c60, ob); put(mb + 2u, cb, c61, ob);
+  put(mb + 3u, ca, c70, ob); put(mb + 3u, cb, c71, ob);
+}

@@ -1,0 +1,108 @@
+// The f32 tiled NF4 GEMM v2 (shaders/nf4_gemm_v2.wgsl; no tensor cores, no f16, no subgroups),
+// used by nf4Matmul / nf4MatmulBackward (nf4.matmul.ts) when K % 8 == 0 and no old `tile` is asked:
+//   O [M, NO] (+)= A [M, R] · B [R, NO]  (forward: y = x·Wᵀ, NO = N, R = K; backward: dx = dy·W,
+//   NO = K, R = N), 128×128 output tiles, BK-deep steps, optional split-K (partials [S, M, NO] in a
+//   per-device scratch, summed in split order by nf4_mma_reduce.wgsl: deterministic).
+// The tile depth BK and the buffer count NBUF come from the device's workgroup-memory limit.
+
+import type { Binding, Gpu } from '../core/context';
+import { check } from '../core/errors';
+import { createTensor, packUniform, type Tensor } from '../core/tensor';
+import commonCode from '../../../shaders/nf4_common.wgsl';
+import v2Code from '../../../shaders/nf4_gemm_v2.wgsl';
+import reduceCode from '../../../shaders/nf4_mma_reduce.wgsl';
+import { grid1d } from './grid';
+import { bindingLimit } from './nf4.chunks';
+
+export type GemmKernel = 'v1' | 'v2';
+export interface GemmConfig { bk: 8 | 16; nbuf: 1 | 2 }
+
+/**
+ * Settings of the f32 GEMM: `kernel` 'v2' (default) or 'v1' (nf4_gemm_core.wgsl, the old kernel);
+ * `config` forces a tile depth / buffer count (else from the limit); `split` forces split-K (else
+ * the wave rule: below one wave of tiles, split while it cuts the wave-quantized time of `wave` concurrent workgroups and
+ * every split keeps ≥ minDepth of the reduction).
+ */
+export const gemmSettings: { kernel: GemmKernel; config?: GemmConfig; split?: number; wave: number; minDepth: number; maxSplit: number } =
+  { kernel: 'v2', wave: 264, minDepth: 512, maxSplit: 16 };
+
+const TILE = 128;
+
+/** Workgroup bytes of a configuration: two tiles of NBUF·BK·33 vec4 plus the 16-entry table. */
+export function gemmBytes(c: GemmConfig): number {
+  return 2 * c.nbuf * c.bk * 33 * 16 + 64;
+}
+
+/** The deepest double-buffered tile that fits the device's workgroup memory, else single-buffered. */
+export function pickGemmConfig(gpu: Gpu): GemmConfig {
+  if (gemmSettings.config) return gemmSettings.config;
+  const limit = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  for (const c of [{ bk: 16, nbuf: 2 }, { bk: 8, nbuf: 2 }, { bk: 16, nbuf: 1 }, { bk: 8, nbuf: 1 }] as GemmConfig[])
+    if (gemmBytes(c) <= limit) return c;
+  return { bk: 8, nbuf: 1 };
+}
+
+/** Split-K factor for O [M, NO] over R (1 = none). */
+export function pickGemmSplit(M: number, NO: number, R: number): number {
+  if (gemmSettings.split !== undefined) return gemmSettings.split;
+  const tiles = Math.ceil(M / TILE) * Math.ceil(NO / TILE);
+  if (tiles >= gemmSettings.wave) return 1;
+  let split = 1, cost = Math.ceil(tiles / gemmSettings.wave);
+  for (let s = 2; s <= gemmSettings.maxSplit && R / s >= gemmSettings.minDepth; s *= 2) {
+    const c = Math.ceil((tiles * s) / gemmSettings.wave) / s;
+    if (c < cost) { split = s; cost = c; }
+  }
+  return split;
+}
+
+const sources = new Map<string, string>();
+function source(c: GemmConfig): string {
+  const key = `${c.bk}/${c.nbuf}`;
+  let s = sources.get(key);
+  if (!s) sources.set(key, (s = `const BK = ${c.bk}u; const NBUF = ${c.nbuf}u; const WB = 3u;\n` + commonCode + v2Code));
+  return s;
+}
+
+const scratch = new WeakMap<Gpu, Tensor>();
+function partials(gpu: Gpu, n: number): Tensor {
+  let t = scratch.get(gpu);
+  if (!t || t.shape[0] < n) {
+    t = createTensor(gpu, [Math.min(Math.max(n, 2 * (t?.shape[0] ?? 0)), Math.floor(bindingLimit(gpu) / 4))], 'f32', 'nf4gemm.splitk', true);
+    scratch.set(gpu, t);
+  }
+  return t;
+}
+
+/** One GEMM (shapes checked by the caller): O [M, ldo] at column o0 (+)= A [M, lda] at a0 · B. */
+export interface GemmCall {
+  bwd: boolean; O: Tensor; A: Tensor; weight: Binding[];
+  M: number; NO: number; R: number; acc: number; ldo: number; o0: number; lda: number; a0: number;
+  wk: number; wrows: number; ebase: number; wflags: number;
+}
+
+export function nf4GemmV2(gpu: Gpu, g: GemmCall): void {
+  check(g.wk % 8 === 0, 'nf4GemmV2', `K must be a multiple of 8, got ${g.wk}`);
+  const cfg = pickGemmConfig(gpu);
+  const split = pickGemmSplit(g.M, g.NO, g.R);
+  check(Number.isInteger(split) && split >= 1, 'nf4GemmV2', `split must be a positive integer, got ${split}`);
+  let rsplit = Math.ceil(Math.ceil(g.R / split) / cfg.bk) * cfg.bk;
+  let S = Math.ceil(g.R / rsplit);
+  const maxS = Math.floor(bindingLimit(gpu) / (4 * g.M * g.NO));
+  if (S > maxS) { S = Math.max(1, maxS); rsplit = Math.ceil(Math.ceil(g.R / S) / cfg.bk) * cfg.bk; S = Math.ceil(g.R / rsplit); }
+  const code = source(cfg);
+  const grid: [number, number, number] = [Math.ceil(g.NO / TILE), Math.ceil(g.M / TILE), S];
+  const tail = [g.wk, g.wrows, g.ebase, g.wflags];
+  const weight = g.weight;
+  if (S === 1) {
+    const u = gpu.uniform(packUniform([g.M, g.NO, g.R, g.acc, g.ldo, g.o0, g.lda, g.a0, ...tail, Math.max(rsplit, g.R), 0, 0, 0]));
+    gpu.dispatch({ code, constants: { BWD: g.bwd ? 1 : 0 } }, [g.O.buffer, g.A.buffer, u, ...weight], grid);
+    return;
+  }
+  const n = g.M * g.NO;
+  const part = partials(gpu, S * n);
+  const pb = { buffer: part.buffer, offset: 0, size: 4 * S * n };
+  const u = gpu.uniform(packUniform([g.M, g.NO, g.R, 0, g.NO, 0, g.lda, g.a0, ...tail, rsplit, n, 0, 0]));
+  gpu.dispatch({ code, constants: { BWD: g.bwd ? 1 : 0 } }, [pb, g.A.buffer, u, ...weight], grid);
+  const ur = gpu.uniform(packUniform([g.M, g.NO, S, g.acc, g.ldo, g.o0]));
+  gpu.dispatch({ code: reduceCode, constants: { WG: 256 } }, [g.O.buffer, pb, ur], grid1d(gpu, Math.ceil(n / 256)));
+}

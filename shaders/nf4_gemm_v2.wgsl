@@ -8,7 +8,8 @@
 // Each BK step the W tile is decoded ONCE into workgroup memory (one 8-code word per invocation:
 // 8 table lookups, one block scale), the A tile copied transposed; the next step's global words
 // are loaded into registers before the FMAs of the current step and stored after them. NBUF = 2:
-// two workgroup buffers, one barrier per step; NBUF = 1: one buffer, two barriers.
+// two workgroup buffers, one barrier per step; NBUF = 1 (the default, faster on the H200): one
+// buffer, two barriers per step.
 // Split-K: grid z = split, each split reduces r in [z·rsplit, min(R, (z+1)·rsplit)) and writes
 // O + z·zstride (a partial buffer summed in split order by nf4_mma_reduce.wgsl).
 // Needs K % 8 == 0 (whole words along k); BK is 8 or 16. A is read as 4 rows × 1 r per quad

@@ -80,7 +80,7 @@ describe.each([
 // The v2 GEMM (nf4_gemm_v2.wgsl, taken when K % 8 == 0 and no tile is given) in every tile
 // configuration and with split-K, odd M/N (and odd N = backward reduction), accumulate, double-quant.
 const V2_SHAPES: [number, number, number][] = [[5, 7, 8], [130, 129, 136], [67, 200, 64], [129, 33, 264], [3, 1, 16]];
-const V2_CONFIGS: GemmConfig[] = [{ bk: 16, nbuf: 1 }, { bk: 8, nbuf: 2 }, { bk: 8, nbuf: 1 }];
+const V2_CONFIGS: GemmConfig[] = [{ bk: 16, nbuf: 1 }, { bk: 8, nbuf: 2 }, { bk: 8, nbuf: 1 }, { bk: 16, nbuf: 2 }]; // 16/2 needs > 32 KiB: skipped on lavapipe
 
 async function withGemm(s: Partial<typeof gemmSettings>, f: () => Promise<void>) {
   const keep = { ...gemmSettings };
@@ -143,8 +143,8 @@ describe('nf4 matmul limits', () => {
   it('picks the v2 tile depth from the workgroup-memory limit and splits small outputs', async () => {
     const base = await testGpu();
     const at = (limit: number) => pickGemmConfig(new Gpu(base.device, { ...base.info, limits: { ...base.info.limits, maxComputeWorkgroupStorageSize: limit } }));
-    expect(at(49152)).toEqual({ bk: 16, nbuf: 2 });
-    expect(at(32768)).toEqual({ bk: 8, nbuf: 2 });
+    expect(at(49152)).toEqual({ bk: 16, nbuf: 1 });
+    expect(at(32768)).toEqual({ bk: 16, nbuf: 1 });
     expect(at(16384)).toEqual({ bk: 8, nbuf: 1 });
     expect(gemmBytes(at(16384))).toBeLessThanOrEqual(16384);
     expect(pickGemmSplit(512, 1024, 4096)).toBe(8);

@@ -4,6 +4,8 @@
 // invocations) per group of R rows, conflict-free nibble table, one chunk of prefetch.
 // v1 (nf4_gemv_vec.wgsl): a workgroup of 128 per R rows, byte table, barrier-tree reduction;
 // kept selectable (gemvSettings.kernel) to compare in bench/kernels.ts.
+// v3 (nf4_gemv_v3.wgsl, generated in nf4.gemv.v3.ts; K % 64 == 0): P lanes per R rows, 64-column
+// blocks with one scale each, U blocks of loads in flight, no subgroups (bench/gemv.ts).
 // Both kernels' accumulation is generated here fully unrolled over rows, tokens and words, with
 // one scalar per accumulator (private arrays indexed in loops end up in local memory on some
 // drivers).
@@ -14,18 +16,24 @@ import gemvVecCode from '../../../shaders/nf4_gemv_vec.wgsl';
 import gemvV2Code from '../../../shaders/nf4_gemv_v2.wgsl';
 import { grid1d } from './grid';
 import { dummy, type nf4Bindings, type RowChunk } from './nf4.chunks';
+import { nf4GemvV3, type GemvV3Plan } from './nf4.gemv.v3';
 
 /** LoRA term fused into the GEMV: y += scale · xa · Bᵀ (xa [M, r] already computed, B [N, r]). */
 export interface GemvLora { B: Tensor; xa: Tensor; scale: number }
 
 /**
- * Which decode GEMV runs (bench/kernels.ts compares them): kernel 'auto' (v2, but v1 for M ≥ 2
- * and < 4096 rows) | 'v2' | 'v1'; for v2, rows per
+ * Which decode GEMV runs (bench/kernels.ts, bench/gemv.ts compare them): kernel 'auto' (see
+ * useV3; else v2, but v1 for M ≥ 2 and < 4096 rows) | 'v3' | 'v2' | 'v1'; for v2, rows per
  * group (0 = gemvV2Rows), workgroup size (multiple of 32) and whether subgroups are used when the
- * device has them.
+ * device has them; for v3, its plan (0 fields = gemvV3Plan's defaults).
  */
-export const gemvSettings: { kernel: 'auto' | 'v1' | 'v2'; rows: number; wg: number; subgroups: boolean; lut: 'nibble' | 'pair' } =
-  { kernel: 'auto', rows: 0, wg: 256, subgroups: true, lut: 'nibble' };
+export const gemvSettings: { kernel: 'auto' | 'v1' | 'v2' | 'v3'; rows: number; wg: number; subgroups: boolean; lut: 'nibble' | 'pair'; v3: Partial<GemvV3Plan> } =
+  { kernel: 'auto', rows: 0, wg: 256, subgroups: true, lut: 'nibble', v3: {} };
+
+/** Whether 'auto' takes v3 for this call (K % 64 == 0 required). */
+function useV3(M: number, rows: number, K: number): boolean {
+  return K % 64 === 0 && M >= 1 && rows >= 4096 && false;
+}
 
 /** v2's code tables (the //@LUT of nf4_gemv_v2.wgsl). */
 const LUTS = {
@@ -190,6 +198,10 @@ export function nf4GemvVec(gpu: Gpu, y: Tensor, x: Tensor, wb: ReturnType<typeof
   const u = gpu.uniform(packUniform([M, c.rows, K, acc ? 1 : 0, N, c.row0, c.row0 * K, dq ? 1 : 0, lo ? lo.B.shape[1] : 0, { f: lo ? lo.scale : 0 }]));
   const lb = lo ? [lo.B.buffer, lo.xa.buffer] : [dummy(gpu, 2).buffer, dummy(gpu, 3).buffer];
   const bindings = [y.buffer, x.buffer, u, ...wb, ...lb];
+  if (gemvSettings.kernel === 'v3' ? K % 64 === 0 : gemvSettings.kernel === 'auto' && useV3(M, c.rows, K)) {
+    nf4GemvV3(gpu, bindings, M, c.rows, K, dq, !!lo, gemvSettings.v3);
+    return;
+  }
   // v1 stays the default for M ≥ 2 on small outputs (run 8: 1024×4096 at M = 4 14.4 µs vs 17–24)
   if (gemvSettings.kernel === 'v1' || (gemvSettings.kernel === 'auto' && M >= 2 && c.rows < 4096)) {
     const R = gemvVecRows(M, c.rows);

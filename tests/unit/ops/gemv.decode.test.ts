@@ -1,7 +1,8 @@
 // Decode kernels (T ≤ 4) against the f64 references, on the default device and on one without
 // shader-f16 and subgroups: the vectorized NF4 GEMV (v2 nf4_gemv_v2.wgsl by default, its row /
-// workgroup / table variants and v1 nf4_gemv_vec.wgsl; K % 32 == 0) with and without its fused
-// LoRA epilogue, bitwise determinism, row-chunked weights, and LoRA's small-M forward
+// workgroup / table variants and v1 nf4_gemv_vec.wgsl; K % 32 == 0; v3 nf4_gemv_v3.wgsl and its
+// plans, K % 64 == 0) with and without its fused LoRA epilogue, bitwise determinism, row-chunked
+// weights, and LoRA's small-M forward
 // (lora_xa.wgsl + lora_yb.wgsl). Tolerance 1e-5 relative to the largest reference value, as for
 // the other NF4 matmuls: f32 accumulation over K ≤ 700 with dequantized weights exact in f32.
 import { describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { loraForward } from '../../../src/gpu/ops/lora';
 import { loraForwardRef, type LoraRefOpts } from '../../../src/gpu/ops/lora.ref';
 import { nf4Matmul, nf4Upload } from '../../../src/gpu/ops/nf4';
 import { gemvSettings, gemvV2Rows, gemvVecRows } from '../../../src/gpu/ops/nf4.matmul';
+import { gemvV3Plan, type GemvV3Plan } from '../../../src/gpu/ops/nf4.gemv.v3';
 import { nf4MatmulRef, nf4QuantizeRef } from '../../../src/gpu/ops/nf4.ref';
 import { Rng } from '../../../src/util/rng';
 import { testGpu } from '../../helpers/gpu';
@@ -65,6 +67,49 @@ describe.each([
     }
   });
 
+  // v3 (K % 64 == 0; no subgroups, so both devices run the same code): plans with R rows per
+  // slot, P lanes, U blocks per iteration and WG invocations; odd N, M = 1..4, dq on/off, LoRA,
+  // accumulate; blocks per row below, equal to and not a multiple of P·U. (lavapipe compiles the
+  // unrolled R·M·U accumulation slowly: the explicit large plans run at M = 1.)
+  it.each([
+    ['v3 default', {}, 4], ['v3 R=1 P=32 U=1', { rows: 1, lanes: 32, unroll: 1 }, 4], ['v3 R=2 P=128 U=2', { rows: 2, lanes: 128, unroll: 2 }, 2],
+    ['v3 R=8 P=64 U=1', { rows: 8, lanes: 64, unroll: 1 }, 1], ['v3 R=2 P=32 U=3 WG=128', { rows: 2, lanes: 32, unroll: 3, wg: 128 }, 1],
+  ] as const)('decode GEMV %s matches', async (_v, plan: Partial<GemvV3Plan>, maxM: number) => {
+    const gpu = await testGpu(disable);
+    const keep = { ...gemvSettings };
+    Object.assign(gemvSettings, { kernel: 'v3', v3: plan });
+    try {
+      await checkGemv(gpu, Math.min(maxM, 2), 131, 192, true, 3);
+      await checkGemv(gpu, 1, 37, 64, true, 16);
+      await checkGemv(gpu, maxM, 70, 448, false, 5);
+      if (maxM >= 3) await checkGemv(gpu, 3, 9, 1024, false, 0);
+    } finally {
+      Object.assign(gemvSettings, keep);
+    }
+  });
+
+  it('v3 gives the same bits run to run and agrees with v1', async () => {
+    const gpu = await testGpu(disable);
+    const [M, N, K] = [3, 300, 2048];
+    const rng = new Rng(6);
+    const w = nf4Upload(gpu, nf4QuantizeRef(rng.floats(N * K), N, K, { doubleQuant: true }));
+    const x = tensorFrom(gpu, rng.floats(M * K), [M, K]);
+    const run = async (kernel: 'v1' | 'v3') => {
+      const keep = { ...gemvSettings };
+      Object.assign(gemvSettings, { kernel, v3: {} });
+      try {
+        const y = createTensor(gpu, [M, N]);
+        nf4Matmul(gpu, y, x, w);
+        return await readF32(gpu, y);
+      } finally {
+        Object.assign(gemvSettings, keep);
+      }
+    };
+    const a = await run('v3'), b = await run('v3'), ref = await run('v1');
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expectClose(a, Float64Array.from(ref), TOL, 'v3 vs v1');
+  });
+
   it('the GEMV gives the same bits run to run', async () => {
     const gpu = await testGpu(disable);
     const [M, N, K] = [2, 300, 2048];
@@ -110,6 +155,21 @@ describe('decode kernel plans', () => {
     const gpu = new Gpu(base.device, { ...base.info, limits: { ...base.info.limits, maxStorageBufferBindingSize: 4096 } });
     await checkGemv(gpu, 2, 100, 128, true, 4); // packed 6.4 KB: chunks of 60 rows
     await checkGemv(gpu, 1, 100, 128, false, 0);
+    const keep = { ...gemvSettings };
+    Object.assign(gemvSettings, { kernel: 'v3', v3: {} });
+    try {
+      await checkGemv(gpu, 2, 100, 128, true, 4);
+      await checkGemv(gpu, 3, 100, 192, false, 0);
+    } finally {
+      Object.assign(gemvSettings, keep);
+    }
+  });
+
+  it('v3 plans: ≥ 256 workgroups where rows allow, explicit fields kept', () => {
+    expect(gemvV3Plan(1, 4096)).toEqual({ wg: 256, lanes: 64, rows: 4, unroll: 2 });
+    expect(gemvV3Plan(4, 14336).rows).toBe(4);
+    expect(gemvV3Plan(1, 1024).rows).toBe(1);
+    expect(gemvV3Plan(1, 1024, { rows: 8, lanes: 32 })).toEqual({ wg: 256, lanes: 32, rows: 8, unroll: 2 });
   });
 
   it('v2 picks R rows per group: ≥ 128 workgroups of 8 groups', () => {

@@ -1,4 +1,4 @@
-// Tensor-core (subgroup-matrix) NF4 (all kernels: staged, pipe, v3) and 16-bit (bf16/f16) matmuls, src/gpu/ops/mma.ts. The software adapter has no
+// Tensor-core (subgroup-matrix) NF4 (all kernels: staged, pipe, v3, dx) and 16-bit (bf16/f16) matmuls, src/gpu/ops/mma.ts. The software adapter has no
 // subgroup matrices, so this file covers (1) the routing: without the feature (or with any
 // requirement missing) nf4Matmul/nf4MatmulBackward take the f32 path; (2) the row-scale pass
 // exactly; (3) the real WGSL of the kernels with the four subgroup-matrix builtins rewritten

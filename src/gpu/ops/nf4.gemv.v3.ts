@@ -14,13 +14,19 @@ import { grid1d } from './grid';
 export interface GemvV3Plan { wg: number; lanes: number; rows: number; unroll: number }
 
 /**
- * The default v3 plan for M tokens and N rows: WG 256, 64 lanes per slot, 2 blocks per lane and
- * iteration, and R ∈ {4, 2, 1} the largest giving ≥ 256 workgroups (16 rows per workgroup at R = 4).
+ * The default v3 plan for M tokens, N rows, K columns (H200 run 13, bench/gemv.ts, cold weights):
+ * M = 1: 64 lanes, R = 4, U = 2 (128 lanes, U = 1 at K ≥ 8192; R = 2 below 4096 rows); M ≥ 2: 64
+ * lanes, R = 8, U = 1 (128 lanes, R = 4 below 4096 rows); WG 256. R halves while there would be
+ * fewer than 64 workgroups (small N).
  */
-export function gemvV3Plan(M: number, N: number, o: Partial<GemvV3Plan> = {}): GemvV3Plan {
-  const wg = o.wg || 256, lanes = o.lanes || 64, unroll = o.unroll || 2;
-  let rows = o.rows || 4;
-  if (!o.rows) while (rows > 1 && Math.ceil(N / ((wg / lanes) * rows)) < 256) rows /= 2;
+export function gemvV3Plan(M: number, N: number, o: Partial<GemvV3Plan> = {}, K = 4096): GemvV3Plan {
+  const big = N >= 4096;
+  const d: GemvV3Plan = M === 1
+    ? { wg: 256, lanes: big && K >= 8192 ? 128 : 64, rows: big ? 4 : 2, unroll: big && K >= 8192 ? 1 : 2 }
+    : { wg: 256, lanes: big ? 64 : 128, rows: big ? 8 : 4, unroll: 1 };
+  const wg = o.wg || d.wg, lanes = o.lanes || d.lanes, unroll = o.unroll || d.unroll;
+  let rows = o.rows || d.rows;
+  if (!o.rows) while (rows > 1 && Math.ceil(N / ((wg / lanes) * rows)) < 64) rows /= 2;
   return { wg, lanes, rows, unroll };
 }
 
@@ -93,7 +99,7 @@ function v3Code(pl: GemvV3Plan, M: number, S: number): string {
  * nf4GemvVec). The reduction passes hold S ≤ 8 partials per invocation (S·WG·4 bytes + 2 KiB table).
  */
 export function nf4GemvV3(gpu: Gpu, bindings: Binding[], M: number, rows: number, K: number, dq: boolean, lora: boolean, o: Partial<GemvV3Plan> = {}): void {
-  const pl = gemvV3Plan(M, rows, o);
+  const pl = gemvV3Plan(M, rows, o, K);
   if (K % 64 !== 0 || pl.wg % pl.lanes !== 0 || pl.lanes % 4 !== 0)
     throw new GpuError('shape', `nf4 GEMV v3: needs K % 64 == 0 and lanes | WG, lanes % 4 == 0 (K=${K}, WG=${pl.wg}, lanes=${pl.lanes})`);
   const wgMem = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;

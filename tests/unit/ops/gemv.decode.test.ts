@@ -165,10 +165,14 @@ describe('decode kernel plans', () => {
     }
   });
 
-  it('v3 plans: ≥ 256 workgroups where rows allow, explicit fields kept', () => {
+  it('v3 plans: run 13 choices, R halved for small N, explicit fields kept', () => {
     expect(gemvV3Plan(1, 4096)).toEqual({ wg: 256, lanes: 64, rows: 4, unroll: 2 });
-    expect(gemvV3Plan(4, 14336).rows).toBe(4);
-    expect(gemvV3Plan(1, 1024).rows).toBe(1);
+    expect(gemvV3Plan(1, 4096, {}, 14336)).toEqual({ wg: 256, lanes: 128, rows: 4, unroll: 1 });
+    expect(gemvV3Plan(4, 14336)).toEqual({ wg: 256, lanes: 64, rows: 8, unroll: 1 });
+    expect(gemvV3Plan(4, 1024)).toEqual({ wg: 256, lanes: 128, rows: 4, unroll: 1 });
+    expect(gemvV3Plan(1, 1024).rows).toBe(2);
+    expect(gemvV3Plan(3, 300).rows).toBe(2);
+    expect(gemvV3Plan(3, 100).rows).toBe(1);
     expect(gemvV3Plan(1, 1024, { rows: 8, lanes: 32 })).toEqual({ wg: 256, lanes: 32, rows: 8, unroll: 2 });
   });
 

@@ -1,0 +1,134 @@
+// Decode NF4 GEMV benchmark: the old automatic choice (v2, v1 for M ≥ 2 below 4096 rows) vs v3
+// (nf4_gemv_v3.wgsl) and a sweep of v3 plans, at the Llama-3.1-8B projection shapes, M ∈ {1, 4}.
+//   y [M, N] = x [M, K] · Wᵀ, W [N, K] NF4 double-quantized (random codes).
+// hot: the same weight every call (4096² and 14336×4096 fit the H200's L2); cold: a rotation over
+// copies of the weight totalling > 100 MB, so every call streams from memory as in real decode.
+// Each time is the best of 3 runs of `reps` back-to-back calls (GPU timestamps, bench/gputime.ts),
+// after ≥ 0.5 s of warm-up; % are of this run's copy bandwidth (copy kernel or
+// copyBufferToBuffer, the better). Also checks on the device: every variant against v1
+// (max |diff| / max |v1|) and v3 bitwise repeatable.
+// Run: `node scripts/run-ts.mjs bench/gemv.ts [--out FILE] [--reps 300]`.
+
+import { writeFileSync } from 'node:fs';
+import { Gpu } from '../src/gpu/core/context';
+import { nodeGpuApi } from '../src/gpu/core/node';
+import { createTensor, destroyTensor, readF32, tensorFrom, type Tensor } from '../src/gpu/core/tensor';
+import { grid1d } from '../src/gpu/ops/grid';
+import { nf4Destroy, nf4Matmul, nf4Upload, nf4WeightBytes, type Nf4Weight } from '../src/gpu/ops/nf4';
+import { gemvSettings } from '../src/gpu/ops/nf4.matmul';
+import { gemvV3Plan, type GemvV3Plan } from '../src/gpu/ops/nf4.gemv.v3';
+import { createDynamicMap } from '../src/gpu/ops/nf4.ref';
+import { Rng } from '../src/util/rng';
+import { gpuTimeMs } from './gputime';
+import copyCode from './copy_bw.wgsl';
+
+const argv = process.argv.slice(2);
+const opt = (n: string, d: string) => { const i = argv.indexOf(`--${n}`); return i >= 0 ? argv[i + 1] : d; };
+const outFile = opt('out', '');
+const smoke = argv.includes('--smoke'); // tiny shapes, M = 1, 3 plans: checks the script on a software GPU
+const REPS = Number(opt('reps', smoke ? '2' : '300'));
+
+const gpu = await Gpu.create(await nodeGpuApi());
+const rng = new Rng(1);
+const result: Record<string, unknown> = { device: gpu.info.description, reps: REPS, rows: [] as unknown[], checks: [] as string[] };
+const save = () => { if (outFile) writeFileSync(outFile, JSON.stringify(result, null, 2)); };
+
+async function best(record: () => void, reps = REPS): Promise<number> {
+  let ms = Infinity;
+  for (let i = 0; i < 3; i++) ms = Math.min(ms, (await gpuTimeMs(gpu, record, reps)).ms);
+  return ms;
+}
+
+// ---- copy bandwidth + warm-up -----------------------------------------------------------------
+let peakGbps = 0;
+{
+  const bytes = Math.min(smoke ? 1 << 20 : 256 << 20, Math.floor((gpu.info.limits.maxStorageBufferBindingSize ?? 134217728) / 16) * 16);
+  const n4 = bytes / 16;
+  const a = createTensor(gpu, [n4 * 4], 'f32', 'copy.a'), b = createTensor(gpu, [n4 * 4], 'f32', 'copy.b');
+  const u = gpu.uniform(Uint32Array.of(n4));
+  const kern = () => gpu.dispatch({ code: copyCode, constants: { WG: 256 } }, [b.buffer, a.buffer, u], grid1d(gpu, Math.min(Math.ceil(n4 / 256), 65535 * 4)));
+  const t0 = performance.now();
+  while (performance.now() - t0 < (smoke ? 10 : 700)) { for (let i = 0; i < 20; i++) kern(); await gpu.sync(); } // warm-up ≥ 0.5 s
+  const k = await best(kern, 10);
+  const c = await best(() => gpu.commandEncoder().copyBufferToBuffer(a.buffer, 0, b.buffer, 0, bytes), 10);
+  peakGbps = (2 * bytes) / Math.min(k, c) / 1e6;
+  result.copy = { bytes, kernelGbps: (2 * bytes) / k / 1e6, copyB2BGbps: (2 * bytes) / c / 1e6, peakGbps };
+  console.log(`copy ${bytes >> 20} MiB: kernel ${((2 * bytes) / k / 1e6).toFixed(0)} GB/s, copyBufferToBuffer ${((2 * bytes) / c / 1e6).toFixed(0)} GB/s`);
+  destroyTensor(gpu, a); destroyTensor(gpu, b);
+}
+
+function randomNf4Host(N: number, K: number) {
+  const n = N * K, nb = n / 64;
+  const packed = new Uint8Array(n / 2);
+  const w32 = new Uint32Array(packed.buffer);
+  for (let i = 0; i < w32.length; i++) w32[i] = rng.nextU32();
+  const codes = new Uint8Array(nb);
+  for (let i = 0; i < nb; i++) codes[i] = rng.int(256);
+  const nested = new Float32Array(Math.ceil(nb / 256)).fill(0.01);
+  return { rows: N, cols: K, packed, absmax: { codes, nestedAbsmax: nested, quantMap: createDynamicMap(), offset: 0.03 } };
+}
+
+type Setting = Partial<typeof gemvSettings>;
+async function with_<T>(s: Setting, f: () => Promise<T>): Promise<T> {
+  const keep = { ...gemvSettings };
+  Object.assign(gemvSettings, s);
+  try { return await f(); } finally { Object.assign(gemvSettings, keep); }
+}
+const old = (M: number, N: number): Setting => ({ kernel: M >= 2 && N < 4096 ? 'v1' : 'v2' }); // the automatic choice before v3
+const ALL_PLANS: Partial<GemvV3Plan>[] = [
+  {}, { lanes: 64, rows: 4, unroll: 1 }, { lanes: 64, rows: 2, unroll: 2 }, { lanes: 64, rows: 8, unroll: 1 },
+  { lanes: 32, rows: 4, unroll: 2 }, { lanes: 32, rows: 2, unroll: 2 }, { lanes: 128, rows: 4, unroll: 1 },
+  { lanes: 128, rows: 2, unroll: 2 }, { lanes: 64, rows: 4, unroll: 4 }, { wg: 128, lanes: 32, rows: 4, unroll: 2 },
+];
+const PLANS = smoke ? ALL_PLANS.slice(0, 3) : ALL_PLANS;
+const planName = (M: number, N: number, p: Partial<GemvV3Plan>) => { const q = gemvV3Plan(M, N, p); return `v3 WG${q.wg} P${q.lanes} R${q.rows} U${q.unroll}`; };
+
+const D = (d: number) => (smoke ? d / 16 : d);
+const SHAPES: [string, number, number][] = [['q_proj/o_proj', D(4096), D(4096)], ['down_proj', D(4096), D(14336)], ['gate/up_proj', D(14336), D(4096)], ['k_proj/v_proj', D(1024), D(4096)]];
+const xBuf = tensorFrom(gpu, rng.floats(4 * 14336), [4 * 14336]);
+const yBuf = createTensor(gpu, [4 * 14336], 'f32', 'y');
+const as2d = (t: Tensor, r: number, c: number): Tensor => ({ ...t, shape: [r, c] });
+
+for (const [name, N, K] of SHAPES) {
+  const host = randomNf4Host(N, K);
+  const w = nf4Upload(gpu, host);
+  const wBytes = nf4WeightBytes(N, K, true);
+  const cold: Nf4Weight[] = [w, ...Array.from({ length: Math.max(1, Math.ceil((smoke ? 2e6 : 110e6) / wBytes) - 1) }, () => nf4Upload(gpu, host))];
+  const rot = (M: number, ws: Nf4Weight[]) => { let i = 0; return () => nf4Matmul(gpu, as2d(yBuf, M, N), as2d(xBuf, M, K), ws[i++ % ws.length]); };
+  for (const M of smoke ? [1] : [1, 4]) {
+    const by = wBytes + 4 * (M * K + M * N);
+    const row = (variant: string, temp: 'hot' | 'cold', ms: number) => {
+      const gbps = by / ms / 1e6, pct = (100 * gbps) / peakGbps;
+      (result.rows as unknown[]).push({ shape: name, N, K, M, variant, temp, us: ms * 1000, gbps, pctCopy: pct });
+      console.log(`${name.padEnd(14)} M=${M} ${temp.padEnd(4)} ${variant.padEnd(26)} ${(ms * 1000).toFixed(2).padStart(8)} µs ${gbps.toFixed(0).padStart(6)} GB/s ${pct.toFixed(1).padStart(5)} %`);
+    };
+    { // agreement with v1 on the device and v3's determinism
+      const yc = createTensor(gpu, [M, N], 'f32', 'ycheck');
+      const out = (s: Setting) => with_(s, async () => { nf4Matmul(gpu, yc, as2d(xBuf, M, K), w); return (await readF32(gpu, yc)).slice(); });
+      const ref = await out({ kernel: 'v1' });
+      const mx = ref.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+      const err = (a: Float32Array) => a.reduce((e, v, i) => Math.max(e, Math.abs(v - ref[i])), 0) / mx;
+      const a1 = await out({ kernel: 'v3', v3: {} }), a2 = await out({ kernel: 'v3', v3: {} });
+      const parts = [`old ${err(await out(old(M, N))).toExponential(1)}`, `v3 ${err(a1).toExponential(1)}`];
+      for (const p of PLANS.slice(1)) parts.push(`${planName(M, N, p)} ${err(await out({ kernel: 'v3', v3: p })).toExponential(1)}`);
+      const line = `check ${name} M=${M} vs v1: ${parts.join(', ')}; v3 bitwise repeatable: ${a1.every((v, i) => Object.is(v, a2[i]))}`;
+      console.log(line);
+      (result.checks as string[]).push(line);
+      destroyTensor(gpu, yc);
+    }
+    row('old (v2 auto)', 'hot', await with_(old(M, N), () => best(rot(M, [w]))));
+    let bestPlan = PLANS[0], bestMs = Infinity;
+    for (const p of PLANS) {
+      const ms = await with_({ kernel: 'v3', v3: p }, () => best(rot(M, [w])));
+      row(planName(M, N, p) + (p === PLANS[0] ? ' (default)' : ''), 'hot', ms);
+      if (ms < bestMs) { bestMs = ms; bestPlan = p; }
+    }
+    row('old (v2 auto)', 'cold', await with_(old(M, N), () => best(rot(M, cold))));
+    row(planName(M, N, {}) + ' (default)', 'cold', await with_({ kernel: 'v3', v3: {} }, () => best(rot(M, cold))));
+    if (bestPlan !== PLANS[0]) row(planName(M, N, bestPlan) + ' (best hot)', 'cold', await with_({ kernel: 'v3', v3: bestPlan }, () => best(rot(M, cold))));
+    save();
+  }
+  cold.forEach((c) => nf4Destroy(gpu, c));
+}
+save();
+process.exit(0);

@@ -99,12 +99,7 @@ for (const T of TOKENS) {
     const reps = smoke ? 3 : 20;
     for (const [pn, o, n, bytes] of prods) {
       const to = await time(o, reps), tn = await time(n, reps);
-      let note: string = tn.timing;
-      if (/Aᵀ|dy·B|dyᵀ|drop\(x\)/.test(pn)) { // the vec4 down / tred kernels too
-        loraGemmSettings.vec4 = true;
-        note += ` vec4 kernel ${(await time(n, reps)).ms.toFixed(4)} ms`;
-        loraGemmSettings.vec4 = false;
-      }
+      const note: string = tn.timing;
       print({ name: `  ${pn}`, T, K, N, old: to.ms, new: tn.ms, speedup: to.ms / tn.ms, newGBps: bytes / tn.ms / 1e6, note });
     }
     const opts = (tiled: boolean): LoraOpts => ({ scale, dropout: p, seed, seedBase, tiled });

@@ -6,9 +6,7 @@
 //  - loraUp (lora_up.wgsl): out [T, N] (+)= alpha · drop_out(s [T, r] · W), W = A [r, N] or B [N, r].
 //  - loraTred (lora_tred.wgsl): out (+)= alpha · drop(x)ᵀ [A, T] · s [T, r], stored [A, r] or [r, A];
 //    reduction over T, split like loraDown.
-// loraGemmSettings.vec4 selects vec4 variants (lora_down4.wgsl, lora_tred4.wgsl) when L (A) is a
-// multiple of 4; off by default: on the H200 (run 10) they were 2–3× slower than the scalar ones
-// (their register arrays likely spill).
+// (vec4 variants of down/tred were 2–3× slower on the H200, run 10, bench/NOTES.md v9: removed.)
 // Dropout (inverted, by the masked tensor's linear index, seed = seed + seedBase[0]) hashes as
 // matmul.wgsl does, so masks are bit-identical to the generic GEMM's. Every split is summed in a
 // fixed order: results are deterministic.
@@ -19,8 +17,6 @@ import downCode from '../../../shaders/lora_down.wgsl';
 import upCode from '../../../shaders/lora_up.wgsl';
 import tredCode from '../../../shaders/lora_tred.wgsl';
 import reduceCode from '../../../shaders/lora_reduce.wgsl';
-import down4Code from '../../../shaders/lora_down4.wgsl';
-import tred4Code from '../../../shaders/lora_tred4.wgsl';
 import { dropThreshold } from './matmul';
 import { grid1d } from './grid';
 
@@ -32,7 +28,7 @@ export interface LoraDrop { p: number; seed: number; seedBase?: Tensor }
  * the fewest tokens that take these kernels in loraForward/loraBackward (H200 run 10: 1.8× the
  * generic GEMMs at T = 2048, 0.9× at T = 512, where both are bound by per-dispatch cost).
  */
-export const loraGemmSettings = { targetWorkgroups: 512, minLSplit: 256, minTSplit: 128, vec4: false, minTokens: 1024 };
+export const loraGemmSettings = { targetWorkgroups: 512, minLSplit: 256, minTSplit: 128, minTokens: 1024 };
 
 const DOWN_TILE = 64; // rows per workgroup (lora_down.wgsl TILE)
 const DOWN_LS = 128; // lora_down.wgsl LS
@@ -85,8 +81,7 @@ export function loraDown(gpu: Gpu, out: Tensor, x: Tensor, w: Tensor, T: number,
   const u = gpu.uniform(packUniform([T, L, r, { f: alpha }, chunk, ...dropWords(d)]));
   const constants = { W_T: wT ? 1 : 0, DROP: on(d), SPLIT: splits > 1 ? 1 : 0 };
   const dst = splits > 1 ? partials(gpu, splits * T * r) : out;
-  const code = loraGemmSettings.vec4 && L % 4 === 0 ? down4Code : downCode;
-  gpu.dispatch({ code, constants }, [dst.buffer, x.buffer, u, seedBuf(gpu, d), w.buffer], [rowTiles, splits, rb]);
+  gpu.dispatch({ code: downCode, constants }, [dst.buffer, x.buffer, u, seedBuf(gpu, d), w.buffer], [rowTiles, splits, rb]);
   if (splits > 1) reduce(gpu, out, dst, T * r, splits, alpha, false);
 }
 
@@ -104,7 +99,6 @@ export function loraTred(gpu: Gpu, out: Tensor, x: Tensor, s: Tensor, T: number,
   const u = gpu.uniform(packUniform([T, A, r, { f: alpha }, accumulate ? 1 : 0, chunk, ...dropWords(d)]));
   const constants = { OUT_T: outT ? 1 : 0, DROP: on(d), SPLIT: splits > 1 ? 1 : 0 };
   const dst = splits > 1 ? partials(gpu, splits * A * r) : out;
-  const code = loraGemmSettings.vec4 && A % 4 === 0 ? tred4Code : tredCode;
-  gpu.dispatch({ code, constants }, [dst.buffer, x.buffer, u, seedBuf(gpu, d), s.buffer], [colTiles, splits, rb]);
+  gpu.dispatch({ code: tredCode, constants }, [dst.buffer, x.buffer, u, seedBuf(gpu, d), s.buffer], [colTiles, splits, rb]);
   if (splits > 1) reduce(gpu, out, dst, A * r, splits, alpha, accumulate);
 }

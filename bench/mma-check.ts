@@ -35,6 +35,7 @@ import { Rng } from '../src/util/rng';
 import { gpuTimeMs } from './gputime';
 import { checkW16, compileMessages, randomBf16, relErr } from './mma-w16';
 import { checkDx } from './mma-dx';
+import { fillUniform } from './fill';
 
 const args = process.argv.slice(2);
 const outFile = args.includes('--out') ? args[args.indexOf('--out') + 1] : process.env.OUT ? `${process.env.OUT}/mma-check.json` : 'mma-check.json';
@@ -54,16 +55,6 @@ const TOL = 4e-3;
 const report: Record<string, unknown> = { time: new Date().toISOString() };
 const log = (...a: unknown[]) => console.log(...a);
 const save = () => writeFileSync(outFile, JSON.stringify(report, null, 1));
-
-function fillUniform(out: Float32Array, a: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const k = (2 * a) / 4294967296;
-  for (let i = 0; i < out.length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = s * k - a;
-  }
-  return out;
-}
 
 const PROBE = (syntax: 'template' | 'bool', diag: boolean) => `enable f16;
 enable subgroups;

@@ -16,6 +16,7 @@ import { DX_TILES, mmaSource, nf4MatmulBackwardMma, pickMmaPlan, type DxTile, ty
 import { Rng } from '../src/util/rng';
 import { gpuTimeMs } from './gputime';
 import { compileMessages, relErr } from './mma-w16';
+import { fillUniform as fill } from './fill';
 
 const TOL = 4e-3;
 const DX_DEFAULT = { ...DX_TILES[128] };
@@ -26,16 +27,6 @@ const VARIANTS: Record<string, DxTile> = {
   'dx:256x128/rowB': { bm: 256, bn: 128, bk: 16, wm: 64, wn: 64, tb: false },
   'dx:128x256/rowB': { bm: 128, bn: 256, bk: 16, wm: 64, wn: 64, tb: false }, // control: v3's layout in this file
 };
-
-function fill(out: Float32Array, a: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const k = (2 * a) / 4294967296;
-  for (let i = 0; i < out.length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = s * k - a;
-  }
-  return out;
-}
 
 /** max |a − b| / max |b| */
 function maxDiff(a: Float32Array, b: Float32Array): number {

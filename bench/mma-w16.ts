@@ -23,6 +23,7 @@ import { matmul16, matmul16Backward, weight16Upload, type Weight16 } from '../sr
 import { f32ToW16, matmul16BackwardRef, matmul16Ref, type Format16 } from '../src/gpu/ops/w16.ref';
 import { Rng } from '../src/util/rng';
 import { gpuTimeMs } from './gputime';
+import { fillUniform } from './fill';
 
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; rms: number } {
   let scale = 0, worst = 0, se = 0, sr = 0;
@@ -62,16 +63,6 @@ export function randomBf16(gpu: Gpu, N: number, K: number, seed: number): Weight
     words[i] = lo | (hi << 16);
   }
   return weight16Upload(gpu, new Uint16Array(words.buffer), N, K, 'bf16', 'lm_head');
-}
-
-function fillUniform(out: Float32Array, a: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const k = (2 * a) / 4294967296;
-  for (let i = 0; i < out.length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = s * k - a;
-  }
-  return out;
 }
 
 type Tile = typeof V3_TILES[128];

@@ -25,6 +25,7 @@ import { matmul16, weight16Upload } from '../../../src/gpu/ops/w16';
 import { f32ToW16, matmul16BackwardRef, matmul16Ref, type Format16 } from '../../../src/gpu/ops/w16.ref';
 import { Rng } from '../../../src/util/rng';
 import { testGpu } from '../../helpers/gpu';
+import { emulate } from '../../helpers/mma-emulation';
 
 const TOL = 4e-3;
 
@@ -130,59 +131,7 @@ describe('tensor-core routing', () => {
 
 // ---- emulated kernels -------------------------------------------------------------------
 
-/** Prelude replacing the subgroup-matrix builtins: a matrix is 16×16 f32 held whole by every lane. */
-const EMU = `
-struct SM { v: array<f32, 256> } // [r·16 + c]
-fn ld_As_row_major(off: u32, ld: u32) -> SM {
-  var m: SM;
-  for (var i = 0u; i < 256u; i++) { m.v[i] = f32(As[off + (i / 16u) * ld + i % 16u]); }
-  return m;
-}
-fn ld_Bs_row_major(off: u32, ld: u32) -> SM {
-  var m: SM;
-  for (var i = 0u; i < 256u; i++) { m.v[i] = f32(Bs[off + (i / 16u) * ld + i % 16u]); }
-  return m;
-}
-fn ld_Bs_col_major(off: u32, ld: u32) -> SM {
-  var m: SM;
-  for (var i = 0u; i < 256u; i++) { m.v[i] = f32(Bs[off + (i % 16u) * ld + i / 16u]); }
-  return m;
-}
-fn st_Cs_row_major(off: u32, m: SM, ld: u32) {
-  for (var i = 0u; i < 256u; i++) { Cs[off + (i / 16u) * ld + i % 16u] = m.v[i]; }
-}
-fn mma(a: SM, b: SM, c: SM) -> SM {
-  var o = c;
-  for (var r = 0u; r < 16u; r++) {
-    for (var j = 0u; j < 16u; j++) {
-      var s = 0.0;
-      for (var k = 0u; k < 16u; k++) { s = fma(a.v[r * 16u + k], b.v[k * 16u + j], s); }
-      o.v[r * 16u + j] += s;
-    }
-  }
-  return o;
-}
-`;
-
-const emulated = new Map<string, string>();
-/** The kernel's own source with the builtins rewritten to the emulation (cached per source). */
-function emulate(code: string): string {
-  let e = emulated.get(code);
-  if (e) return e;
-  e = code
-    .replace(/\/\/[^\n]*/g, '') // comments mention the builtins
-    .replace(/enable subgroups;\s*enable chromium_experimental_subgroup_matrix;\s*/, '')
-    .replace(/subgroup_matrix_(left|right)<f16, 16, 16>|subgroup_matrix_result<f32, 16, 16>/g, 'SM')
-    .replace(/subgroupMatrixLoad<SM, (row_major|col_major)>\(&(\w+), /g, 'ld_$2_$1(')
-    .replace(/subgroupMatrixStore<row_major>\(&(\w+), /g, 'st_$1_row_major(')
-    .replace(/subgroupMatrixMultiplyAccumulate\(/g, 'mma(')
-    .replace(/,\s*@builtin\(subgroup_id\) sg: u32, @builtin\(subgroup_invocation_id\) lane: u32,\s*@builtin\(subgroup_size\) sgsize: u32/, '')
-    .replace(/\{\n(\s*)init_b\(t\);/, '{\n$1let sg = t / 32u; let lane = t % 32u; let sgsize = 32u;\n$1init_b(t);');
-  expect(e).not.toMatch(/subgroupMatrix|subgroup_matrix|subgroup_id/);
-  e += EMU;
-  emulated.set(code, e);
-  return e;
-}
+// The subgroup-matrix builtins are rewritten into plain WGSL by tests/helpers/mma-emulation.ts.
 
 function weight(N: number, K: number, dq: boolean, seed: number) {
   return nf4QuantizeRef(new Rng(seed).floats(N * K), N, K, { doubleQuant: dq });

@@ -14,7 +14,7 @@ import { nodeGpuApi } from '../src/gpu/core/node';
 import { createTensor, destroyTensor, packUniform, readF32, tensorFrom, type Tensor } from '../src/gpu/core/tensor';
 import { grid1d } from '../src/gpu/ops/grid';
 import { nf4Destroy, nf4Matmul, nf4MatmulBackward, nf4Upload, nf4WeightBytes, type Nf4Weight } from '../src/gpu/ops/nf4';
-import { gemvSettings, pickTile } from '../src/gpu/ops/nf4.matmul';
+import { gemvSettings } from '../src/gpu/ops/nf4.matmul';
 import { loraForward } from '../src/gpu/ops/lora';
 import { createDynamicMap } from '../src/gpu/ops/nf4.ref';
 import { embeddingGather, matmul16, matmul16Backward, weight16Upload, type Weight16 } from '../src/gpu/ops/w16';

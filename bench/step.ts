@@ -15,7 +15,7 @@ import { nf4Matmul, nf4MatmulBackward } from '../src/gpu/ops/nf4';
 import { rmsnormBackward, rmsnormForward } from '../src/gpu/ops/rmsnorm';
 import { ropeBackward, ropeForward } from '../src/gpu/ops/rope';
 import { swigluBackward, swigluForward } from '../src/gpu/ops/swiglu';
-import { activationTable, lseView, rows, tableBytes, type Activations } from '../src/model/activations';
+import { activationTable, lseView, rows, tableBytes } from '../src/model/activations';
 import { modelBackward } from '../src/model/backward';
 import { uploadBatch, type PackedBatch } from '../src/model/batch';
 import { modelForward } from '../src/model/forward';

@@ -32,14 +32,6 @@ const TILE: u32 = 64;   // GROUPS · RT
 var<workgroup> ws: array<vec4<f32>, 512>;  // [LS][4]: W(jb + 4q + c, l0 + ll) at [ll·4 + q][c]
 var<workgroup> red: array<vec4<f32>, 256>; // [GROUPS][LANES]
 
-fn lowbias32(x0: u32) -> u32 {
-  var v = x0;
-  v ^= v >> 16u; v *= 0x7feb352du;
-  v ^= v >> 15u; v *= 0x846ca68bu;
-  v ^= v >> 16u;
-  return v;
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let lane = lid % LANES;
@@ -50,7 +42,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let l_begin = wid.y * p.l_split;
   let l_end = min(L, l_begin + p.l_split);
   var hs = 0u;
-  if (DROP) { hs = lowbias32((p.seed + seed_base[0]) ^ 0x9e3779b9u); }
+  if (DROP) { hs = drop_key(); }
   // rows past T read row T-1 (valid memory); their sums are never written
   let row0 = min(t0 + g, T - 1u) * L;
   let row1 = min(t0 + g + GROUPS, T - 1u) * L;
@@ -77,8 +69,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var x0 = x[row0 + l];
       var x1 = x[row1 + l];
       if (DROP) {
-        x0 *= select(0.0, p.inv_keep, (lowbias32((row0 + l) ^ hs) >> 8u) >= p.thresh);
-        x1 *= select(0.0, p.inv_keep, (lowbias32((row1 + l) ^ hs) >> 8u) >= p.thresh);
+        x0 *= keep_scale(row0 + l, hs);
+        x1 *= keep_scale(row1 + l, hs);
       }
       let w0 = ws[ll * 4u]; let w1 = ws[ll * 4u + 1u]; let w2 = ws[ll * 4u + 2u]; let w3 = ws[ll * 4u + 3u];
       a0 = fma(vec4(x0), w0, a0); a1 = fma(vec4(x0), w1, a1); a2 = fma(vec4(x0), w2, a2); a3 = fma(vec4(x0), w3, a3);

@@ -27,14 +27,6 @@ const TS: u32 = 64; // rows per staged slice of s
 
 var<workgroup> ss: array<vec4<f32>, TS * 4u>; // [TS][4]: s[t0 + tt, jb + 4q + c] at [tt·4 + q][c]
 
-fn lowbias32(x0: u32) -> u32 {
-  var v = x0;
-  v ^= v >> 16u; v *= 0x7feb352du;
-  v ^= v >> 15u; v *= 0x846ca68bu;
-  v ^= v >> 16u;
-  return v;
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let T = p.T; let A = p.A; let r = p.r;
@@ -44,7 +36,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let t_begin = wid.y * p.t_split;
   let t_end = min(T, t_begin + p.t_split);
   var hs = 0u;
-  if (DROP) { hs = lowbias32((p.seed + seed_base[0]) ^ 0x9e3779b9u); }
+  if (DROP) { hs = drop_key(); }
   var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
   for (var t0 = t_begin; t0 < t_end; t0 += TS) {
     for (var e = lid; e < TS * 16u; e += 256u) {
@@ -60,7 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (tt >= n) { break; }
       let xi = (t0 + tt) * A + ac;
       var xv = x[xi];
-      if (DROP) { xv *= select(0.0, p.inv_keep, (lowbias32(xi ^ hs) >> 8u) >= p.thresh); }
+      if (DROP) { xv *= keep_scale(xi, hs); }
       a0 = fma(vec4(xv), ss[tt * 4u], a0); a1 = fma(vec4(xv), ss[tt * 4u + 1u], a1);
       a2 = fma(vec4(xv), ss[tt * 4u + 2u], a2); a3 = fma(vec4(xv), ss[tt * 4u + 3u], a3);
     }

@@ -26,14 +26,6 @@ const TT: u32 = 32; // rows per workgroup
 
 var<workgroup> ss: array<vec4<f32>, TT * 4u>; // [TT][4]: s[t0 + tt, jb + 4q + c] at [tt·4 + q][c]
 
-fn lowbias32(x0: u32) -> u32 {
-  var v = x0;
-  v ^= v >> 16u; v *= 0x7feb352du;
-  v ^= v >> 15u; v *= 0x846ca68bu;
-  v ^= v >> 16u;
-  return v;
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let T = p.T; let N = p.N; let r = p.r;
@@ -63,13 +55,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (ONE_CHUNK) {
       if (n < N) {
         var hs = 0u;
-        if (DROP) { hs = lowbias32((p.seed + seed_base[0]) ^ 0x9e3779b9u); }
+        if (DROP) { hs = drop_key(); }
         for (var tt = 0u; tt < TT; tt++) {
           let t = t0 + tt;
           if (t >= T) { break; }
           let i = t * N + n;
           var v = p.alpha * (dot(ss[tt * 4u], wv[0]) + dot(ss[tt * 4u + 1u], wv[1]) + dot(ss[tt * 4u + 2u], wv[2]) + dot(ss[tt * 4u + 3u], wv[3]));
-          if (DROP) { v *= select(0.0, p.inv_keep, (lowbias32(i ^ hs) >> 8u) >= p.thresh); }
+          if (DROP) { v *= keep_scale(i, hs); }
           if (p.accumulate != 0u) { v += out[i]; }
           out[i] = v;
         }
@@ -83,13 +75,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   if (n >= N) { return; }
   var hs = 0u;
-  if (DROP) { hs = lowbias32((p.seed + seed_base[0]) ^ 0x9e3779b9u); }
+  if (DROP) { hs = drop_key(); }
   for (var tt = 0u; tt < TT; tt++) {
     let t = t0 + tt;
     if (t >= T) { break; }
     let i = t * N + n;
     var v = p.alpha * acc[tt];
-    if (DROP) { v *= select(0.0, p.inv_keep, (lowbias32(i ^ hs) >> 8u) >= p.thresh); }
+    if (DROP) { v *= keep_scale(i, hs); }
     if (p.accumulate != 0u) { v += out[i]; }
     out[i] = v;
   }

@@ -43,17 +43,9 @@ const MAX_T: u32 = 4; // TM, TN <= MAX_T (register tile bound)
 var<workgroup> As: array<f32, BK * BM>; // [BK][BM]
 var<workgroup> Bs: array<f32, BK * BN>; // [BK][BN]
 
-fn lowbias32(x0: u32) -> u32 {
-  var x = x0;
-  x ^= x >> 16u; x *= 0x7feb352du;
-  x ^= x >> 15u; x *= 0x846ca68bu;
-  x ^= x >> 16u;
-  return x;
-}
-
+// (lowbias32, drop_key, keep_scale: dropout_hash.wgsl, appended by matmul.ts)
 fn dropout_factor(idx: u32) -> f32 {
-  let h = lowbias32(idx ^ lowbias32((p.seed + seed_base[0]) ^ 0x9e3779b9u));
-  return select(0.0, p.inv_keep, (h >> 8u) >= p.thresh);
+  return keep_scale(idx, drop_key());
 }
 
 @compute @workgroup_size(WG_X, WG_Y)

@@ -12,6 +12,7 @@ import { createTensor, numel, packUniform, writeTensor, type Tensor } from '../c
 import code from '../../../shaders/adamw.wgsl';
 import { grid1d } from './grid';
 import { checkBindable, checkDistinct, checkTensor } from './guards';
+import { scratchTensor } from '../core/scratch';
 
 const WG = 256;
 const MAX_PARTIALS = 256; // stage-1 workgroups per tensor (each then strides over the tensor)
@@ -30,17 +31,7 @@ export interface AdamwOpts {
 /** Stage-1 workgroups for a tensor of n elements. */
 const partialsFor = (n: number) => Math.min(MAX_PARTIALS, Math.ceil(n / (WG * 4)));
 
-const scratch = new WeakMap<Gpu, Tensor>();
-function partialsBuffer(gpu: Gpu, count: number): Tensor {
-  let t = scratch.get(gpu);
-  if (!t || numel(t.shape) < count) {
-    // The old buffer may still be used by recorded work: drop our reference, do not destroy it.
-    if (t) gpu.forgetBuffer(t.buffer);
-    t = createTensor(gpu, [Math.max(count, 1024)], 'f32', 'gradNormSq.partials', true);
-    scratch.set(gpu, t);
-  }
-  return t;
-}
+const partialsBuffer = (gpu: Gpu, count: number) => scratchTensor(gpu, 'gradNormSq.partials', count, { min: 1024 });
 
 function uniform(gpu: Gpu, f: Partial<Record<string, number>>): GPUBuffer {
   return gpu.uniform(packUniform([

@@ -17,6 +17,7 @@ import { grid1d } from './grid';
 import prepCode from '../../../shaders/attention_bwd_prep_mma.wgsl';
 import dqBody from '../../../shaders/attention_bwd_dq_mma.wgsl';
 import dkvBody from '../../../shaders/attention_bwd_dkv_mma.wgsl';
+import { scratchTensor } from '../core/scratch';
 
 /** dq tiles: BR rows (16 per subgroup) × BC keys. */
 export interface DqTiles { br: number; bc: number }
@@ -163,16 +164,9 @@ export function attnMmaDkvSource(d: number, t: DkvTiles): string {
 }
 
 /** Scratch of the backward: D_i [H, T] f32 and the prep kernel's partial maxima, grown on demand. */
-const scratch = new WeakMap<Gpu, { di: GPUBuffer; dmax: GPUBuffer }>();
 function bwdScratch(gpu: Gpu, nDi: number, nPart: number) {
-  let s = scratch.get(gpu);
-  if (!s || s.di.size < 4 * nDi || s.dmax.size < 4 * nPart) {
-    // Older buffers are not destroyed: recorded, unsubmitted work may still use them.
-    const mk = (n: number, label: string) => gpu.device.createBuffer({ size: Math.max(16, 4 * n), usage: GPUBufferUsage.STORAGE, label });
-    s = { di: mk(Math.max(nDi, (s?.di.size ?? 0) / 4), 'attention-mma-di'), dmax: mk(Math.max(nPart, (s?.dmax.size ?? 0) / 4), 'attention-mma-dmax') };
-    scratch.set(gpu, s);
-  }
-  return s;
+  const buf = (name: string, n: number) => scratchTensor(gpu, name, n, { min: 4 }).buffer;
+  return { di: buf('attention.mma.di', nDi), dmax: buf('attention.mma.dmax', nPart) };
 }
 
 /**

@@ -11,6 +11,7 @@
 import type { Gpu } from '../core/context';
 import { check, GpuError } from '../core/errors';
 import { byteSize, packUniform, type Tensor } from '../core/tensor';
+import { placeholder, scratchTensor } from '../core/scratch';
 import fwdCode from '../../../shaders/attention_fwd.wgsl';
 import dqCode from '../../../shaders/attention_bwd_dq.wgsl';
 import dkvCode from '../../../shaders/attention_bwd_dkv.wgsl';
@@ -115,20 +116,10 @@ function useTiled(gpu: Gpu, d: number, kernels: AttnKernels, ...which: (keyof ty
   return ok;
 }
 
-/** Scratch buffers of the tiled backward (D_i [H, T]; per-head dk, dv shares [T, H*D]), grown on demand. */
-const scratchBwd = new WeakMap<Gpu, { di: GPUBuffer; dkp: GPUBuffer; dvp: GPUBuffer; n: number }>();
+/** Scratch of the tiled backward: D_i [H, T]; per-head dk, dv shares [T, H*D] (per-device, grown on demand). */
 function bwdScratch(gpu: Gpu, t: number, h: number, d: number) {
-  let s = scratchBwd.get(gpu);
-  if (!s || s.n < t * h * d) {
-    // Older buffers are not destroyed: recorded, unsubmitted work may still use them.
-    const n = t * h * d;
-    const mk = (size: number, label: string) => gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE, label });
-    s = { di: mk(Math.max(16, 4 * t * h), 'attention-di'), dkp: mk(4 * n, 'attention-dkp'), dvp: mk(4 * n, 'attention-dvp'), n };
-    scratchBwd.set(gpu, s);
-  } else if (s.di.size < 4 * t * h) {
-    s.di = gpu.device.createBuffer({ size: 4 * t * h, usage: GPUBufferUsage.STORAGE, label: 'attention-di' });
-  }
-  return s;
+  const buf = (name: string, n: number) => scratchTensor(gpu, name, n, { min: 4 }).buffer;
+  return { di: buf('attention.di', t * h), dkp: buf('attention.dkp', t * h * d), dvp: buf('attention.dvp', t * h * d) };
 }
 
 function checkShape(op: string, s: AttnShape): void {
@@ -157,16 +148,6 @@ function checkDistinct(op: string, written: Tensor[], all: Tensor[]): void {
     check(all.filter((t) => t.buffer === w.buffer).length === 1, op, `${w.label} is written and must not share a buffer with another argument`);
 }
 
-const scratch = new WeakMap<Gpu, GPUBuffer>();
-/** A 16-byte buffer bound where a kernel's optional output is switched off. */
-function dummy(gpu: Gpu): GPUBuffer {
-  let b = scratch.get(gpu);
-  if (!b) {
-    b = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE, label: 'attention-dummy' });
-    scratch.set(gpu, b);
-  }
-  return b;
-}
 
 function params(gpu: Gpu, tq: number, tk: number, s: AttnShape, qOff: number, useSeg: boolean, writeLse: boolean) {
   return gpu.uniform(packUniform([
@@ -365,7 +346,7 @@ export function attentionDecode(
     const c = attentionTiledConfig(gpu, 'fwd', d)!;
     gpu.dispatch(
       { code: tiledSource('fwd', d, c) },
-      [out.buffer, dummy(gpu), q.buffer, kCache.buffer, vCache.buffer, q.buffer, params(gpu, B, len, shape, len - B, false, false)],
+      [out.buffer, placeholder(gpu, 0).buffer /* no lse */, q.buffer, kCache.buffer, vCache.buffer, q.buffer, params(gpu, B, len, shape, len - B, false, false)],
       [Math.ceil((B * (h / hkv)) / c.a), hkv],
     );
     return;
@@ -378,7 +359,7 @@ export function attentionDecode(
   if (BC === undefined) [BR, BC] = attentionTiles(gpu, 'fwd', d);
   gpu.dispatch(
     { code: fwdCode, constants: { HD: d, BR, BC, WG } },
-    [out.buffer, dummy(gpu), q.buffer, kCache.buffer, vCache.buffer, q.buffer, params(gpu, B, len, shape, len - B, false, false)],
+    [out.buffer, placeholder(gpu, 0).buffer /* no lse */, q.buffer, kCache.buffer, vCache.buffer, q.buffer, params(gpu, B, len, shape, len - B, false, false)],
     [Math.ceil(B / BR), h],
   );
 }

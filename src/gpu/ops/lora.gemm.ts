@@ -12,13 +12,20 @@
 // fixed order: results are deterministic.
 
 import type { Gpu } from '../core/context';
-import { createTensor, numel, packUniform, type Tensor } from '../core/tensor';
-import downCode from '../../../shaders/lora_down.wgsl';
-import upCode from '../../../shaders/lora_up.wgsl';
-import tredCode from '../../../shaders/lora_tred.wgsl';
+import { packUniform, type Tensor } from '../core/tensor';
+import downBody from '../../../shaders/lora_down.wgsl';
+import upBody from '../../../shaders/lora_up.wgsl';
+import tredBody from '../../../shaders/lora_tred.wgsl';
+import dropoutHashCode from '../../../shaders/dropout_hash.wgsl';
 import reduceCode from '../../../shaders/lora_reduce.wgsl';
-import { dropThreshold } from './matmul';
+import { dropThreshold, zeroSeedBase } from './matmul';
 import { grid1d } from './grid';
+import { scratchTensor } from '../core/scratch';
+
+// The kernels with the dropout mask they share with matmul.wgsl (built once: the pipeline cache key).
+const downCode = downBody + dropoutHashCode;
+const upCode = upBody + dropoutHashCode;
+const tredCode = tredBody + dropoutHashCode;
 
 /** Dropout of one kernel call (p > 0), or null. */
 export interface LoraDrop { p: number; seed: number; seedBase?: Tensor }
@@ -35,29 +42,12 @@ const DOWN_LS = 128; // lora_down.wgsl LS
 const UP_TT = 32; // lora_up.wgsl TT
 const TRED_TS = 64; // lora_tred.wgsl TS
 
-const zeros = new WeakMap<Gpu, Tensor>();
-function zeroSeed(gpu: Gpu): GPUBuffer {
-  let t = zeros.get(gpu);
-  if (!t) zeros.set(gpu, (t = createTensor(gpu, [4], 'i32', 'lora.zeroSeed', true)));
-  return t.buffer;
-}
-
-const scratch = new WeakMap<Gpu, Tensor>();
-function partials(gpu: Gpu, n: number): Tensor {
-  let t = scratch.get(gpu);
-  if (!t || numel(t.shape) < n) {
-    // Recorded work may still use the old buffer: drop our reference, do not destroy it.
-    if (t) gpu.forgetBuffer(t.buffer);
-    t = createTensor(gpu, [Math.max(n, 1 << 16)], 'f32', 'lora.partials', true);
-    scratch.set(gpu, t);
-  }
-  return t;
-}
+const partials = (gpu: Gpu, n: number) => scratchTensor(gpu, 'lora.partials', n, { min: 1 << 16 });
 
 function dropWords(d: LoraDrop | null): [number, number, { f: number }] {
   return d && d.p > 0 ? [d.seed >>> 0, dropThreshold(d.p), { f: 1 / (1 - d.p) }] : [0, 0, { f: 1 }];
 }
-const seedBuf = (gpu: Gpu, d: LoraDrop | null) => d?.seedBase?.buffer ?? zeroSeed(gpu);
+const seedBuf = (gpu: Gpu, d: LoraDrop | null) => d?.seedBase?.buffer ?? zeroSeedBase(gpu);
 const on = (d: LoraDrop | null) => (d && d.p > 0 ? 1 : 0);
 
 /** Splits of a reduced length `len` (multiple-of-`step` chunks of at least `min`) for `base` workgroups. */

@@ -11,7 +11,8 @@
 
 import type { Gpu } from '../core/context';
 import { check } from '../core/errors';
-import { createTensor, numel, packUniform, type Tensor } from '../core/tensor';
+import { numel, packUniform, type Tensor } from '../core/tensor';
+import { placeholder } from '../core/scratch';
 import xaCode from '../../../shaders/lora_xa.wgsl';
 import ybCode from '../../../shaders/lora_yb.wgsl';
 import { matmul, matmulDropout, type GemmDropout } from './matmul';
@@ -178,14 +179,6 @@ export function loraDownSmall(gpu: Gpu, xa: Tensor, x: Tensor, A: Tensor): void 
   loraDownSmallMulti(gpu, [xa], x, [A]);
 }
 
-const dummies = new WeakMap<Gpu, [Tensor, Tensor]>();
-/** Two distinct 16-byte tensors bound in the unused module slots of lora_xa.wgsl. */
-function dummyPair(gpu: Gpu): [Tensor, Tensor] {
-  let d = dummies.get(gpu);
-  if (!d) dummies.set(gpu, (d = [createTensor(gpu, [4], 'f32', 'lora.dummy0', true), createTensor(gpu, [4], 'f32', 'lora.dummy1', true)]));
-  return d;
-}
-
 /**
  * xa_i [T, r] = x [T, K] · A_iᵀ for 1..3 modules reading the same x (q/k/v or gate/up at
  * decode) in one dispatch; T ≤ LORA_SMALL_MAX_T, K % 4 == 0, the same r and K for all.
@@ -207,8 +200,8 @@ export function loraDownSmallMulti(gpu: Gpu, xas: readonly Tensor[], x: Tensor, 
   });
   for (const A of As) check(!xas.some((xa) => xa.buffer === A.buffer), op, 'xa must not alias an A');
   checkBindable(gpu, op, x, ...xas, ...As);
-  const [d0, d1] = dummyPair(gpu);
-  const xaB = [xas[0].buffer, xas[1]?.buffer ?? d0.buffer, xas[2]?.buffer ?? d1.buffer];
+  // unused module slots: two distinct placeholders (never written: those workgroups do not exist)
+  const xaB = [xas[0].buffer, xas[1]?.buffer ?? placeholder(gpu, 0).buffer, xas[2]?.buffer ?? placeholder(gpu, 1).buffer];
   const aB = [As[0].buffer, As[1]?.buffer ?? As[0].buffer, As[2]?.buffer ?? As[0].buffer];
   gpu.dispatch({ code: xaCode, constants: { WG: 256 } }, [...xaB, x.buffer, gpu.uniform(packUniform([T, K, r])), ...aB], [r, As.length]);
 }

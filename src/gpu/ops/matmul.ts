@@ -8,10 +8,15 @@
 
 import type { Gpu } from '../core/context';
 import { check } from '../core/errors';
-import { createTensor, numel, packUniform, type Tensor } from '../core/tensor';
-import code from '../../../shaders/matmul.wgsl';
+import { numel, packUniform, type Tensor } from '../core/tensor';
+import matmulCode from '../../../shaders/matmul.wgsl';
+import dropoutHashCode from '../../../shaders/dropout_hash.wgsl';
 import { grid1d } from './grid';
 import { checkBindable, checkDim, checkDistinct, checkTensor } from './guards';
+import { scratchTensor } from '../core/scratch';
+
+/** matmul.wgsl with the dropout mask it shares with the LoRA kernels (one string: the pipeline cache key). */
+const code = matmulCode + dropoutHashCode;
 
 export interface MatmulOpts {
   M: number;
@@ -53,25 +58,12 @@ export function splitK(tiles: number, K: number, BK = 16): { splits: number; kSp
   return { splits, kSplit };
 }
 
-const zeros = new WeakMap<Gpu, Tensor>();
-/** A [4] zero buffer bound as seed_base when the seed has no step part. */
-function zeroSeed(gpu: Gpu): GPUBuffer {
-  let t = zeros.get(gpu);
-  if (!t) zeros.set(gpu, (t = createTensor(gpu, [4], 'i32', 'matmul.zeroSeed', true)));
-  return t.buffer;
+/** seed_base of a seed with no step part: a zero buffer (matmul.wgsl, the LoRA kernels; never written). */
+export function zeroSeedBase(gpu: Gpu): GPUBuffer {
+  return scratchTensor(gpu, 'zeroSeedBase', 4, { dtype: 'i32' }).buffer;
 }
 
-const scratch = new WeakMap<Gpu, Tensor>();
-function splitScratch(gpu: Gpu, n: number): Tensor {
-  let t = scratch.get(gpu);
-  if (!t || numel(t.shape) < n) {
-    // Recorded work may still use the old buffer: drop our reference, do not destroy it.
-    if (t) gpu.forgetBuffer(t.buffer);
-    t = createTensor(gpu, [Math.max(n, 1 << 16)], 'f32', 'matmul.splitK', true);
-    scratch.set(gpu, t);
-  }
-  return t;
-}
+const splitScratch = (gpu: Gpu, n: number) => scratchTensor(gpu, 'matmul.splitK', n, { min: 1 << 16 });
 
 function tileFor(M: number, N: number): Tile {
   const BM = M <= 16 ? 16 : 64;
@@ -128,7 +120,7 @@ function gemm(gpu: Gpu, c: Tensor, a: Tensor, b: Tensor, opts: MatmulOpts, drop:
   const u = gpu.uniform(packUniform([
     M, N, K, { f: alpha }, opts.accumulate ? 1 : 0, seed, thresh, { f: invKeep }, kSplit, splits,
   ]));
-  const sb = drop?.seedBase?.buffer ?? zeroSeed(gpu);
+  const sb = drop?.seedBase?.buffer ?? zeroSeedBase(gpu);
   if (splits === 1) {
     gpu.dispatch({ code, constants }, [c.buffer, a.buffer, u, sb, b.buffer], [gx, gy]);
     return;

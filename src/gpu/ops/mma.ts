@@ -45,6 +45,7 @@ import { grid1d } from './grid';
 import { bindingLimit, nf4Bindings, offsetAlignment, rowChunks, slice } from './nf4.chunks';
 import type { Nf4Weight } from './nf4';
 import type { Weight16 } from './w16';
+import { scratchTensor } from '../core/scratch';
 
 /** Smallest M routed to the tensor-core path (one 16-row subgroup matrix). */
 export const MMA_MIN_M = 16;
@@ -283,17 +284,8 @@ export function mmaSource(tile: MmaTileSize, bwd: boolean, kind: MmaWeightKind =
  * Per-device scratch tensors (row scales, split-K partials) of at least n floats, grown, never
  * shrunk, at most one binding (callers bind only the first n floats).
  */
-const scratch = new WeakMap<Gpu, Map<string, Tensor>>();
 function scratchBuffer(gpu: Gpu, name: string, n: number): Tensor {
-  let m = scratch.get(gpu);
-  if (!m) scratch.set(gpu, (m = new Map()));
-  let t = m.get(name);
-  if (!t || t.shape[0] < n) {
-    const cap = Math.max(n, Math.floor(bindingLimit(gpu) / 4));
-    t = createTensor(gpu, [Math.min(Math.max(n, 2 * (t?.shape[0] ?? 0), 1024), cap)], 'f32', `mma.${name}`, true);
-    m.set(name, t);
-  }
-  return t;
+  return scratchTensor(gpu, `mma.${name}`, n, { min: 1024, double: true, cap: Math.floor(bindingLimit(gpu) / 4) });
 }
 
 /** sc [M] = power-of-two scale of each row of a [M, lda]. */

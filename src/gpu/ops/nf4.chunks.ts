@@ -1,12 +1,12 @@
 // Splitting a weight W [rows, cols] by rows so that every bound piece fits the adapter's
 // maxStorageBufferBindingSize, with chunk starts at element multiples that keep the storage
 // buffer offsets aligned (minStorageBufferOffsetAlignment, 256 bytes everywhere today).
-// Shared by the NF4 (packed nibbles) and 16-bit (packed halves) weight kernels; also the
-// placeholder buffers for unused bindings and an NF4 weight's bindings for one row chunk.
+// Shared by the NF4 (packed nibbles) and 16-bit (packed halves) weight kernels; also an NF4
+// weight's bindings for one row chunk.
 
 import type { Gpu } from '../core/context';
 import { GpuError } from '../core/errors';
-import { createTensor, type Tensor } from '../core/tensor';
+import { placeholder } from '../core/scratch';
 import type { Nf4Weight } from './nf4';
 
 export interface RowChunk {
@@ -54,20 +54,13 @@ export function slice(buffer: GPUBuffer, offset: number, bytes: number): { buffe
   return { buffer, offset, size };
 }
 
-const dummies = new WeakMap<Gpu, Tensor[]>();
-/** Small distinct placeholder buffers for bindings a variant does not use. */
-export function dummy(gpu: Gpu, i: number): Tensor {
-  let d = dummies.get(gpu);
-  if (!d) dummies.set(gpu, (d = []));
-  return (d[i] ??= createTensor(gpu, [4], 'u32', `nf4.dummy${i}`, true));
-}
 
 /** The bindings of a weight row chunk, in nf4_common.wgsl order (packed, absmax, codes, meta). */
 export function nf4Bindings(gpu: Gpu, w: Nf4Weight, row0: number, rows: number) {
   return [
     slice(w.packed.buffer, (row0 * w.cols) / 2, Math.ceil((rows * w.cols) / 2)),
     w.absmax.buffer,
-    (w.codes ?? dummy(gpu, 0)).buffer,
-    (w.meta ?? dummy(gpu, 1)).buffer,
+    (w.codes ?? placeholder(gpu, 0)).buffer,
+    (w.meta ?? placeholder(gpu, 1)).buffer,
   ];
 }

@@ -7,12 +7,13 @@
 
 import type { Binding, Gpu } from '../core/context';
 import { check } from '../core/errors';
-import { createTensor, packUniform, type Tensor } from '../core/tensor';
+import { packUniform, type Tensor } from '../core/tensor';
 import commonCode from '../../../shaders/nf4_common.wgsl';
 import v2Code from '../../../shaders/nf4_gemm_v2.wgsl';
 import reduceCode from '../../../shaders/nf4_mma_reduce.wgsl';
 import { grid1d } from './grid';
 import { bindingLimit } from './nf4.chunks';
+import { scratchTensor } from '../core/scratch';
 
 export type GemmKernel = 'v1' | 'v2';
 export interface GemmConfig { bk: 8 | 16; nbuf: 1 | 2 }
@@ -67,15 +68,7 @@ function source(c: GemmConfig): string {
   return s;
 }
 
-const scratch = new WeakMap<Gpu, Tensor>();
-function partials(gpu: Gpu, n: number): Tensor {
-  let t = scratch.get(gpu);
-  if (!t || t.shape[0] < n) {
-    t = createTensor(gpu, [Math.min(Math.max(n, 2 * (t?.shape[0] ?? 0)), Math.floor(bindingLimit(gpu) / 4))], 'f32', 'nf4gemm.splitk', true);
-    scratch.set(gpu, t);
-  }
-  return t;
-}
+const partials = (gpu: Gpu, n: number) => scratchTensor(gpu, 'nf4gemm.splitk', n, { double: true, cap: Math.floor(bindingLimit(gpu) / 4) });
 
 /** One GEMM (shapes checked by the caller): O [M, ldo] at column o0 (+)= A [M, lda] at a0 · B. */
 export interface GemmCall {

@@ -15,7 +15,8 @@ import { packUniform, type Tensor } from '../core/tensor';
 import gemvVecCode from '../../../shaders/nf4_gemv_vec.wgsl';
 import gemvV2Code from '../../../shaders/nf4_gemv_v2.wgsl';
 import { grid1d } from './grid';
-import { dummy, type nf4Bindings, type RowChunk } from './nf4.chunks';
+import type { nf4Bindings, RowChunk } from './nf4.chunks';
+import { placeholder } from '../core/scratch';
 import { nf4GemvV3, type GemvV3Plan } from './nf4.gemv.v3';
 
 /** LoRA term fused into the GEMV: y += scale · xa · Bᵀ (xa [M, r] already computed, B [N, r]). */
@@ -200,7 +201,7 @@ function v2Code(R: number, M: number, G: number, sg: boolean, lut: keyof typeof 
 export function nf4GemvVec(gpu: Gpu, y: Tensor, x: Tensor, wb: ReturnType<typeof nf4Bindings>, c: RowChunk, K: number, dq: boolean, acc: boolean, lo?: GemvLora): void {
   const M = x.shape[0], N = y.shape[1];
   const u = gpu.uniform(packUniform([M, c.rows, K, acc ? 1 : 0, N, c.row0, c.row0 * K, dq ? 1 : 0, lo ? lo.B.shape[1] : 0, { f: lo ? lo.scale : 0 }]));
-  const lb = lo ? [lo.B.buffer, lo.xa.buffer] : [dummy(gpu, 2).buffer, dummy(gpu, 3).buffer];
+  const lb = lo ? [lo.B.buffer, lo.xa.buffer] : [placeholder(gpu, 2).buffer, placeholder(gpu, 3).buffer];
   const bindings = [y.buffer, x.buffer, u, ...wb, ...lb];
   if (gemvSettings.kernel === 'v3' ? K % 64 === 0 : gemvSettings.kernel === 'auto' && useV3(M, c.rows, K)) {
     nf4GemvV3(gpu, bindings, M, c.rows, K, dq, !!lo, gemvSettings.v3);

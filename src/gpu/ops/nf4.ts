@@ -10,7 +10,8 @@ import quantCode from '../../../shaders/nf4_quant.wgsl';
 import commonCode from '../../../shaders/nf4_common.wgsl';
 import dequantCode from '../../../shaders/nf4_dequant.wgsl';
 import { grid1d } from './grid';
-import { bindingLimit, dummy, nf4Bindings, offsetAlignment, rowChunks, slice } from './nf4.chunks';
+import { bindingLimit, nf4Bindings, offsetAlignment, rowChunks, slice } from './nf4.chunks';
+import { placeholder } from '../core/scratch';
 import { createDynamicMap, nf4CheckHost } from './nf4.ref';
 import { NESTED_BLOCK, NF4_BLOCK, type Nf4Host } from './nf4.types';
 
@@ -95,7 +96,7 @@ export function nf4Quantize(gpu: Gpu, w: Tensor, opts: { doubleQuant?: boolean }
     gpu.dispatch(
       { code: quantCode, entry: 'quant4', constants: { WG: 64 } },
       [slice(packed.buffer, e0 / 2, Math.ceil(nc / 2)), slice(absmaxF.buffer, (e0 / NF4_BLOCK) * 4, Math.ceil(nc / NF4_BLOCK) * 4),
-        slice(w.buffer, e0 * 4, nc * 4), dummy(gpu, 3).buffer, u],
+        slice(w.buffer, e0 * 4, nc * 4), placeholder(gpu, 3).buffer, u],
       grid1d(gpu, Math.ceil(nc / 8 / 64)),
     );
   }
@@ -106,7 +107,7 @@ export function nf4Quantize(gpu: Gpu, w: Tensor, opts: { doubleQuant?: boolean }
   m.set(createDynamicMap());
   const meta = tensorFrom(gpu, m, [257], `${label}.quant_meta`);
   const u = gpu.uniform(packUniform([nb, { f: Math.fround(1 / nb) }]));
-  gpu.dispatch({ code: quantCode, entry: 'dq_mean' }, [dummy(gpu, 0).buffer, dummy(gpu, 1).buffer, absmaxF.buffer, meta.buffer, u], [1]);
+  gpu.dispatch({ code: quantCode, entry: 'dq_mean' }, [placeholder(gpu, 0).buffer, placeholder(gpu, 1).buffer, absmaxF.buffer, meta.buffer, u], [1]);
   const codes = createTensor(gpu, [Math.ceil(nb / 4)], 'u32', `${label}.absmax_codes`);
   const nested = createTensor(gpu, [Math.ceil(nb / NESTED_BLOCK)], 'f32', `${label}.nested_absmax`);
   gpu.dispatch(

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Gpu } from '../../../src/gpu/core/context';
 import { createTensor, packUniform, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
 import { nf4Dequantize, nf4Download, nf4Quantize, nf4Upload, nf4WeightBytes } from '../../../src/gpu/ops/nf4';
-import { dummy } from '../../../src/gpu/ops/nf4.chunks';
+import { placeholder } from '../../../src/gpu/core/scratch';
 import {
   createDynamicMap, nf4DequantizeRef, nf4QuantizeRef, quantizeNf4Value, recipF32,
 } from '../../../src/gpu/ops/nf4.ref';
@@ -102,7 +102,7 @@ describe('nf4 GPU quantize', () => {
     const inp = tensorFrom(gpu, v, [n]);
     const out = createTensor(gpu, [n]);
     gpu.dispatch({ code: quantCode, entry: 'recip_check' },
-      [dummy(gpu, 0).buffer, out.buffer, inp.buffer, dummy(gpu, 3).buffer, gpu.uniform(packUniform([n, { f: 0 }]))],
+      [placeholder(gpu, 0).buffer, out.buffer, inp.buffer, placeholder(gpu, 3).buffer, gpu.uniform(packUniform([n, { f: 0 }]))],
       [Math.ceil(n / 64)]);
     const got = await readF32(gpu, out);
     for (let i = 0; i < n; i++) if (!Object.is(got[i], Math.fround(recipF32(v[i])))) throw new Error(`1/${v[i]}: ${got[i]} vs ${recipF32(v[i])}`);

@@ -8,6 +8,8 @@
 // workgroups (h % G == 0, s == 0): no workgroup reads cache row len - 1, so there is no race.
 // len comes from the positions buffer (not a uniform): the dispatch is the same for every
 // token, so a decode step can be recorded once and replayed (Gpu.capture / replay).
+// wg_max / wg_sum (block max and sum of the online softmax) are appended by src/gpu/ops/reduce.ts:
+// subgroup operations, or a tree in workgroup memory without subgroups.
 
 struct Params { H: u32, Hkv: u32, D: u32, S: u32, maxT: u32, scale: f32 }
 
@@ -25,35 +27,11 @@ override DV: u32 = 32;   // max D / 4 held in workgroup memory (wrapper: D ≤ 4
 
 var<workgroup> qs: array<vec4<f32>, DV>; // q · scale
 var<workgroup> ps: array<f32, WG>;       // block scores, then probabilities
-var<workgroup> red: array<f32, WG>;
 var<workgroup> lenw: u32;                // len, read once (workgroupUniformLoad: uniform loop bounds)
 
-fn reduce_max(t: u32, x: f32) -> f32 {
-  red[t] = x;
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
-    workgroupBarrier();
-    if (t < h) { red[t] = max(red[t], red[t + h]); }
-  }
-  workgroupBarrier();
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn reduce_sum(t: u32, x: f32) -> f32 {
-  red[t] = x;
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
-    workgroupBarrier();
-    if (t < h) { red[t] = red[t] + red[t + h]; }
-  }
-  workgroupBarrier();
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+fn main(ln: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
+  let t = ln.lid;
   let h = wid.x;
   let s = wid.y;
   let g = h / (p.H / p.Hkv);
@@ -91,12 +69,12 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
       }
       sc = acc;
     }
-    let mb = max(m, reduce_max(t, sc));
+    let mb = max(m, wg_max(sc, ln));
     var pj = 0.0;
     if (j < j1) { pj = exp(sc - mb); }
     ps[t] = pj;
     let alpha = exp(m - mb);
-    l = l * alpha + reduce_sum(t, pj); // reduce_sum's barriers also publish ps
+    l = l * alpha + wg_sum(pj, ln); // wg_sum's barriers also publish ps
     m = mb;
     o *= alpha;
     let nb = min(WG, j1 - b);

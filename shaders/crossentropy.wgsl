@@ -1,7 +1,8 @@
 // Cross-entropy over rows of logits [Tc, V] (a chunk of the sequence), one workgroup per row.
 // Max-subtracted log-sum-exp computed online in one pass: each thread keeps (max m, Σ exp(x−m))
-// over a strided slice, then a tree reduction combines pairs as m = max(m1, m2),
-// s = s1·exp(m1−m) + s2·exp(m2−m). f32 throughout. Entry points:
+// over a strided slice, then wg_lse combines the pairs as m = max(m1, m2),
+// s = s1·exp(m1−m) + s2·exp(m2−m) (wg_lse, wg_argmax: appended by src/gpu/ops/reduce.ts, subgroup
+// operations or a tree in workgroup memory). f32 throughout. Entry points:
 //   fwd_bwd:    nll[t] = lse − x[label]; logits overwritten with (softmax − onehot)·gradScale
 //   forward:    nll only (logits read, not written)
 //   lse_argmax: out[t] = logsumexp(row), ints[t] = first index of the row's maximum
@@ -18,40 +19,22 @@ override WG: u32 = 256; // power of two
 
 const NEG_BIG: f32 = -3.402823e38;
 
-var<workgroup> red_m: array<f32, WG>;
-var<workgroup> red_s: array<f32, WG>;
-var<workgroup> red_i: array<u32, WG>;
-
 // Log-sum-exp of the row (every thread gets it); `base` = row·V.
-fn row_lse(base: u32, lid: u32) -> f32 {
+fn row_lse(base: u32, ln: Lane) -> f32 {
   var m = NEG_BIG;
   var s = 0.0;
-  for (var c = lid; c < p.V; c += WG) {
+  for (var c = ln.lid; c < p.V; c += WG) {
     let v = logits[base + c];
     if (v > m) { s = s * exp(m - v) + 1.0; m = v; } else { s += exp(v - m); }
   }
-  red_m[lid] = m;
-  red_s[lid] = s;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (lid < k) {
-      let m1 = red_m[lid]; let m2 = red_m[lid + k];
-      let mm = max(m1, m2);
-      red_s[lid] = red_s[lid] * exp(m1 - mm) + red_s[lid + k] * exp(m2 - mm);
-      red_m[lid] = mm;
-    }
-    workgroupBarrier();
-  }
-  let r = red_m[0] + log(red_s[0]);
-  workgroupBarrier();
-  return r;
+  return wg_lse(m, s, ln);
 }
 
 fn row_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }
 
 @compute @workgroup_size(WG)
-fn fwd_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
+fn fwd_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ln: Lane) {
+  let lid = ln.lid;
   let row = row_index(wid, nwg);
   if (row >= p.Tc) { return; }
   let base = row * p.V;
@@ -59,7 +42,7 @@ fn fwd_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   let valid = label >= 0 && u32(label) < p.V;
   var x_label = 0.0;
   if (valid) { x_label = logits[base + u32(label)]; } // read before any thread overwrites the row
-  let lse = row_lse(base, lid);
+  let lse = row_lse(base, ln);
   if (lid == 0u) {
     if (label == -100) { out[row] = 0.0; } else if (valid) { out[row] = lse - x_label; } else { out[row] = p.nan; }
   }
@@ -75,12 +58,12 @@ fn fwd_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 }
 
 @compute @workgroup_size(WG)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ln: Lane) {
+  let lid = ln.lid;
   let row = row_index(wid, nwg);
   if (row >= p.Tc) { return; }
   let base = row * p.V;
-  let lse = row_lse(base, lid);
+  let lse = row_lse(base, ln);
   if (lid == 0u) {
     let label = ints[row];
     if (label == -100) { out[row] = 0.0; }
@@ -90,33 +73,18 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 }
 
 @compute @workgroup_size(WG)
-fn lse_argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
+fn lse_argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ln: Lane) {
+  let lid = ln.lid;
   let row = row_index(wid, nwg);
   if (row >= p.Tc) { return; }
   let base = row * p.V;
-  // argmax first (uses red_m / red_i), then the lse (reuses red_m).
   var best = NEG_BIG;
-  var bi = 0xffffffffu;
+  var bi = RED_NONE;
   for (var c = lid; c < p.V; c += WG) {
     let v = logits[base + c];
-    if (v > best || bi == 0xffffffffu) { best = v; bi = c; }
+    if (v > best || bi == RED_NONE) { best = v; bi = c; }
   }
-  red_m[lid] = best;
-  red_i[lid] = bi;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (lid < k) {
-      let v2 = red_m[lid + k]; let i2 = red_i[lid + k];
-      let v1 = red_m[lid]; let i1 = red_i[lid];
-      if (i2 != 0xffffffffu && (i1 == 0xffffffffu || v2 > v1 || (v2 == v1 && i2 < i1))) {
-        red_m[lid] = v2; red_i[lid] = i2;
-      }
-    }
-    workgroupBarrier();
-  }
-  let amax = red_i[0];
-  workgroupBarrier();
-  let lse = row_lse(base, lid);
+  let amax = wg_argmax(best, bi, ln);
+  let lse = row_lse(base, ln);
   if (lid == 0u) { out[row] = lse; ints[row] = i32(amax); }
 }

@@ -1,6 +1,7 @@
 // RMSNorm as HF LlamaRMSNorm (weight frozen): out = x · rstd · w, rstd = 1/sqrt(mean(x²) + eps).
 // Dimension letters: T rows (tokens), C channels. One workgroup per row; each thread walks the
-// row with stride WG, then a tree reduction in workgroup memory (f32 throughout).
+// row with stride WG, then wg_sum (appended by src/gpu/ops/reduce.ts: subgroup operations, or a
+// tree in workgroup memory without subgroups; f32 throughout).
 // Entry points (bindings shared so every entry point sees one layout):
 //   forward:  out, rstd written
 //   backward: dx (+)= rstd·(w·dout) − x·rstd³·Σ(w·dout·x)/C
@@ -16,44 +17,29 @@ struct Params { T: u32, C: u32, eps: f32, accumulate: u32 }
 
 override WG: u32 = 256; // power of two
 
-var<workgroup> red: array<f32, WG>;
-
-// Sum of `v` over the workgroup; every thread gets the result.
-fn wg_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
 @compute @workgroup_size(WG)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ln: Lane) {
+  let lid = ln.lid;
   let row = wid.x + wid.y * nwg.x;
   if (row >= p.T) { return; }
   let base = row * p.C;
   var ss = 0.0;
   for (var c = lid; c < p.C; c += WG) { let v = x[base + c]; ss = fma(v, v, ss); }
-  let total = wg_sum(ss, lid);
+  let total = wg_sum(ss, ln);
   let r = 1.0 / sqrt(total / f32(p.C) + p.eps);
   if (lid == 0u) { rstd[row] = r; }
   for (var c = lid; c < p.C; c += WG) { out[base + c] = (x[base + c] * r) * w[c]; }
 }
 
 @compute @workgroup_size(WG)
-fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
+fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, ln: Lane) {
+  let lid = ln.lid;
   let row = wid.x + wid.y * nwg.x;
   if (row >= p.T) { return; }
   let base = row * p.C;
   var s = 0.0;
   for (var c = lid; c < p.C; c += WG) { s = fma(w[c] * dout[base + c], x[base + c], s); }
-  let total = wg_sum(s, lid);
+  let total = wg_sum(s, ln);
   let r = rstd[row];
   let k = r * r * r * total / f32(p.C);
   for (var c = lid; c < p.C; c += WG) {

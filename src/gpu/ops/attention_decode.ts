@@ -8,12 +8,14 @@
 import type { Gpu } from '../core/context';
 import { check } from '../core/errors';
 import { createTensor, numel, packUniform, type Tensor } from '../core/tensor';
-import mainCode from '../../../shaders/attention_decode.wgsl';
+import mainBody from '../../../shaders/attention_decode.wgsl';
 import reduceCode from '../../../shaders/attention_decode_reduce.wgsl';
 import type { AttnShape } from './attention';
 import { checkBindable, checkDistinct, checkTensor } from './guards';
+import { reduceVariant, reduceVariants } from './reduce';
 
 const WG = 128;
+const mainCodes = reduceVariants(mainBody); // block max / sum with subgroups / through workgroup memory
 
 /**
  * Key splits per head: ~16 keys per split at the full context (H200 run: 64 keys per split took
@@ -60,7 +62,7 @@ export function attentionDecodeStep(
     checkDistinct(op, a, b, what);
   checkBindable(gpu, op, kCache, vCache, part);
   const u = gpu.uniform(packUniform([H, Hkv, D, S, maxT, { f: 1 / Math.sqrt(D) }]));
-  gpu.dispatch({ code: mainCode, constants: { WG, DV: Math.max(1, D / 4) } },
+  gpu.dispatch({ code: reduceVariant(gpu, mainCodes), constants: { WG, DV: Math.max(1, D / 4) } },
     [part.buffer, kCache.buffer, vCache.buffer, q.buffer, k.buffer, v.buffer, positions.buffer, u], [H, S]);
   gpu.dispatch({ code: reduceCode, constants: { WG } }, [out.buffer, part.buffer, u], [H]);
 }

@@ -6,11 +6,13 @@
 import type { Gpu } from '../core/context';
 import { check } from '../core/errors';
 import { numel, packUniform, type Tensor } from '../core/tensor';
-import code from '../../../shaders/crossentropy.wgsl';
+import body from '../../../shaders/crossentropy.wgsl';
 import { grid1d } from './grid';
 import { checkBindable, checkDistinct, checkTensor } from './guards';
+import { reduceVariant, reduceSettings, reduceVariants } from './reduce';
 
 const WG = 256;
+const codes = reduceVariants(body); // wg_lse / wg_argmax with subgroups / through workgroup memory
 const NAN_F32 = { f: NaN };
 
 function rows(gpu: Gpu, op: string, out: Tensor, logits: Tensor, ints: Tensor, intsName: string): { Tc: number; V: number } {
@@ -29,7 +31,7 @@ function rows(gpu: Gpu, op: string, out: Tensor, logits: Tensor, ints: Tensor, i
 
 function run(gpu: Gpu, entry: string, out: Tensor, logits: Tensor, ints: Tensor, Tc: number, V: number, gradScale: number): void {
   const u = gpu.uniform(packUniform([Tc, V, { f: gradScale }, NAN_F32]));
-  gpu.dispatch({ code, entry, constants: { WG } }, [out.buffer, logits.buffer, u, ints.buffer], grid1d(gpu, Tc));
+  gpu.dispatch({ code: reduceVariant(gpu, codes), entry, constants: { WG: reduceSettings.wg || WG } }, [out.buffer, logits.buffer, u, ints.buffer], grid1d(gpu, Tc));
 }
 
 /**

@@ -4,11 +4,13 @@
 import type { Gpu } from '../core/context';
 import { check } from '../core/errors';
 import { numel, packUniform, type Tensor } from '../core/tensor';
-import code from '../../../shaders/rmsnorm.wgsl';
+import body from '../../../shaders/rmsnorm.wgsl';
 import { grid1d } from './grid';
 import { checkBindable, checkDistinct, checkTensor } from './guards';
+import { reduceVariant, reduceSettings, reduceVariants } from './reduce';
 
 const WG = 256;
+const codes = reduceVariants(body); // wg_sum with subgroups / through workgroup memory
 
 function rowsOf(op: string, x: Tensor, w: Tensor): { T: number; C: number } {
   checkTensor(op, 'w', w, null);
@@ -38,7 +40,7 @@ export function rmsnormForward(
   checkDistinct(op, out, rstd, 'out and rstd');
   checkBindable(gpu, op, out, x);
   const u = gpu.uniform(packUniform([T, C, { f: eps }, 0]));
-  gpu.dispatch({ code, entry: 'forward', constants: { WG: forwardWorkgroup(gpu, T) } }, [out.buffer, rstd.buffer, x.buffer, w.buffer, u], grid1d(gpu, T));
+  gpu.dispatch({ code: reduceVariant(gpu, codes), entry: 'forward', constants: { WG: forwardWorkgroup(gpu, T) } }, [out.buffer, rstd.buffer, x.buffer, w.buffer, u], grid1d(gpu, T));
 }
 
 /**
@@ -48,6 +50,7 @@ export function rmsnormForward(
  * (≤ 1 ulp of rstd apart).
  */
 function forwardWorkgroup(gpu: Gpu, T: number): number {
+  if (reduceSettings.wg) return reduceSettings.wg;
   if (T > 4) return WG;
   const lim = Math.min(gpu.info.limits.maxComputeInvocationsPerWorkgroup ?? 256, gpu.info.limits.maxComputeWorkgroupSizeX ?? 256, 1024);
   let wg = WG;
@@ -73,7 +76,7 @@ export function rmsnormBackward(
   checkBindable(gpu, op, dx, dout, x);
   const u = gpu.uniform(packUniform([T, C, { f: 0 }, opts.accumulate ? 1 : 0]));
   gpu.dispatch(
-    { code, entry: 'backward', constants: { WG } },
+    { code: reduceVariant(gpu, codes), entry: 'backward', constants: { WG: reduceSettings.wg || WG } },
     [dx.buffer, rstd.buffer, x.buffer, w.buffer, u, dout.buffer],
     grid1d(gpu, T),
   );

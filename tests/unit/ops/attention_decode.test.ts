@@ -3,7 +3,9 @@
 // whole cache. Split counts 1 (long chunks: several 128-key blocks with the online softmax),
 // a few, and more splits than keys (empty splits). The same dispatches serve every position
 // (it is read from `positions` on the GPU), so a step captured once and replayed must give the
-// same results as recording it anew; that is checked too. Tolerance as attention.test.ts.
+// same results as recording it anew; that is checked too. Every case runs on the default device
+// (block max / sum with subgroup operations where the adapter has them) and on one without
+// subgroups (the workgroup-memory tree). Tolerance as attention.test.ts.
 import { describe, expect, it } from 'vitest';
 import type { AttnShape } from '../../../src/gpu/ops/attention';
 import { allocDecodePartials, attentionDecodeStep, decodeSplits, decodeStepSupported } from '../../../src/gpu/ops/attention_decode';
@@ -24,9 +26,11 @@ const CASES: Case[] = [
   { name: 'H=6 Hkv=3 D=12, automatic splits', shape: { nHeads: 6, nKvHeads: 3, headDim: 12 }, maxT: 70, tokens: 70, splits: decodeSplits(70), replay: true },
 ];
 
+const DEVICES: [string, Parameters<typeof testGpu>[0]][] = [['default device', {}], ['no f16, no subgroups', { f16: false, subgroups: false }]];
+
 describe('attentionDecodeStep', () => {
-  it.each(CASES)('matches the reference token by token: $name', async (c) => {
-    const gpu = await testGpu();
+  it.each(DEVICES.flatMap(([d, f]) => CASES.map((c) => ({ ...c, device: d, feat: f }))))('matches the reference token by token ($device): $name', async (c) => {
+    const gpu = await testGpu(c.feat);
     const { nHeads: H, nKvHeads: Hkv, headDim: D } = c.shape;
     const C = Hkv * D;
     const rng = new Rng(11 + c.maxT);

@@ -1,5 +1,6 @@
 // Cross-entropy vs the f64 reference, the reference gradient vs finite differences, ignored and
-// invalid labels, rows with huge logits (needs the max subtraction), V = 128256.
+// invalid labels, rows with huge logits (needs the max subtraction), V = 128256; on the default
+// device (subgroup reductions where the adapter has them) and on one without subgroups.
 // Tolerances (relative to the largest reference magnitude): nll 1e-5 — an f32 sum of V exp terms
 // in a tree (error ~log2(V)·2^-24 ≈ 1e-6) added to the row max, whose f32 ulp at |x| ≈ 100 is
 // 8e-6 absolute against nll values ≥ 1; gradients 1e-5 — softmax = exp(x − lse) inherits lse's
@@ -23,9 +24,12 @@ function inputs(Tc: number, V: number, seed: number) {
   return { logits, labels };
 }
 
-describe('crossentropy', () => {
-  it.each([[7, 1001], [3, 1], [5, 3], [4, 257], [2, 128256]])('Tc=%i V=%i: GPU matches the reference', async (Tc, V) => {
-    const gpu = await testGpu();
+const DEVICES: [string, Parameters<typeof testGpu>[0]][] = [['default device', {}], ['no f16, no subgroups', { f16: false, subgroups: false }]];
+const SIZES = [[7, 1001], [3, 1], [5, 3], [4, 257], [2, 128256]];
+
+describe.each(DEVICES)('crossentropy (%s)', (_d, feat) => {
+  it.each(SIZES)('Tc=%i V=%i: GPU matches the reference', async (Tc, V) => {
+    const gpu = await testGpu(feat);
     const { logits, labels } = inputs(Tc, V, Tc * 7 + V);
     const tl = tensorFrom(gpu, labels, [Tc]);
     const tlog = tensorFrom(gpu, logits, [Tc, V]);
@@ -54,16 +58,17 @@ describe('crossentropy', () => {
   });
 
   it('argmax takes the first of equal maxima', async () => {
-    const gpu = await testGpu();
-    const V = 600, logits = new Float32Array(2 * V);
+    const gpu = await testGpu(feat);
+    const V = 600, logits = new Float32Array(3 * V).fill(-1);
     logits[17] = 3; logits[400] = 3; logits[V + 599] = 1; logits[V + 300] = 1;
-    const lse = createTensor(gpu, [2]), am = createTensor(gpu, [2], 'i32');
-    logsumexpArgmax(gpu, lse, am, tensorFrom(gpu, logits, [2, V]));
-    expect(Array.from(await readI32(gpu, am))).toEqual([17, 300]);
+    logits[2 * V + 513] = 2; logits[2 * V + 9] = 2; logits[2 * V + 265] = 2; // maxima in three subgroups
+    const lse = createTensor(gpu, [3]), am = createTensor(gpu, [3], 'i32');
+    logsumexpArgmax(gpu, lse, am, tensorFrom(gpu, logits, [3, V]));
+    expect(Array.from(await readI32(gpu, am))).toEqual([17, 300, 9]);
   });
 
   it('a label outside [0, V) gives NaN nll and a zero gradient row', async () => {
-    const gpu = await testGpu();
+    const gpu = await testGpu(feat);
     const V = 10, logits = new Rng(1).floats(2 * V);
     const tlog = tensorFrom(gpu, logits, [2, V]), nll = createTensor(gpu, [2]);
     crossEntropyForwardBackward(gpu, nll, tlog, tensorFrom(gpu, Int32Array.from([3, V]), [2]), 1);
@@ -72,6 +77,9 @@ describe('crossentropy', () => {
     expect((await readF32(gpu, tlog)).subarray(V).every((v) => v === 0)).toBe(true);
   });
 
+});
+
+describe('crossentropy', () => {
   it('reference gradient = finite differences of gradScale · Σ nll', () => {
     const Tc = 4, V = 9, gs = 0.37;
     const { logits, labels } = inputs(Tc, V, 3);

@@ -1,8 +1,10 @@
 // RMSNorm forward/backward vs the f64 reference and the reference backward vs finite
-// differences. GPU tolerance 1e-5 relative: per row a sum of C ≤ 1001 squares in f32 (tree
-// reduction, error ~log2(C)·2^-24) then a handful of f32 ops; the backward subtracts two terms of
-// similar size, so allow a decade more than the forward's ~1e-6. FD tolerance 1e-6 (h = 1e-5,
-// smooth in x; truncation ~h²·|f'''|).
+// differences, on the default device (subgroup reductions where the adapter has them: lavapipe
+// does, size 8) and on one without subgroups (the workgroup-memory tree). GPU tolerance 1e-5
+// relative: per row a sum of C ≤ 1001 squares in f32 (tree or subgroup reduction, error
+// ~log2(C)·2^-24) then a handful of f32 ops; the backward subtracts two terms of similar size, so
+// allow a decade more than the forward's ~1e-6. FD tolerance 1e-6 (h = 1e-5, smooth in x;
+// truncation ~h²·|f'''|).
 import { describe, expect, it } from 'vitest';
 import { rmsnormBackward, rmsnormForward } from '../../../src/gpu/ops/rmsnorm';
 import { rmsnormBackwardRef, rmsnormForwardRef } from '../../../src/gpu/ops/rmsnorm.ref';
@@ -14,9 +16,12 @@ import { centralDiff, dot, expectGradClose, f64 } from './_finite-diff';
 
 const EPS = 1e-5;
 
+const DEVICES: [string, Parameters<typeof testGpu>[0]][] = [['default device', {}], ['no f16, no subgroups', { f16: false, subgroups: false }]];
+const SIZES = [[1, 1], [7, 37], [3, 1001], [2, 256], [5, 300], [6, 4099]];
+
 describe('rmsnorm', () => {
-  it.each([[1, 1], [7, 37], [3, 1001], [2, 256], [5, 300]])('T=%i C=%i: GPU matches the reference', async (T, C) => {
-    const gpu = await testGpu();
+  it.each(DEVICES.flatMap(([d, f]) => SIZES.map(([T, C]) => [d, T, C, f] as const)))('%s T=%i C=%i: GPU matches the reference', async (_d, T, C, feat) => {
+    const gpu = await testGpu(feat);
     const rng = new Rng(T * 7 + C);
     const x = rng.floats(T * C, -3, 3), w = rng.floats(C, 0.5, 1.5), dout = rng.floats(T * C), dx0 = rng.floats(T * C);
     const tx = tensorFrom(gpu, x, [T, C]), tw = tensorFrom(gpu, w, [C]);

@@ -28,7 +28,8 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> y: array<f32>;     // [M, ldy]
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;     // [M, K/4]
 @group(0) @binding(2) var<uniform> p: Params;
-@group(0) @binding(3) var<storage, read> packed: array<vec4<u32>>; // [N·K/32] NF4 codes of the chunk
+// binding 3, `packed`: the chunk's NF4 codes [N·K/8] u32 words, declared by the generator as an
+// array of vec4<u32> (block layout, 2 per 64-column block) or of u32 / vec2<u32> / vec4<u32> (word layout).
 @group(0) @binding(4) var<storage, read> absmax: array<f32>;      // [nb] or nested [ceil(nb/256)] (dq)
 @group(0) @binding(5) var<storage, read> qcodes: array<u32>;      // dq: [ceil(nb/4)] 8-bit codes; else dummy
 @group(0) @binding(6) var<storage, read> qmeta: array<f32>;       // dq: [257] quant map, offset; else dummy

@@ -10,61 +10,126 @@ import { GpuError } from '../core/errors';
 import gemvV3Code from '../../../shaders/nf4_gemv_v3.wgsl';
 import { grid1d } from './grid';
 
-/** v3 shape: invocations, lanes per row slot, rows per slot (R), blocks per lane and iteration (U). */
-export interface GemvV3Plan { wg: number; lanes: number; rows: number; unroll: number }
+/**
+ * v3 shape: invocations, lanes per row slot, rows per slot (R), units per lane and row in flight
+ * (U), the layout — `vec` 0 = block layout (a unit is a 64-column block: 2 vec4<u32> per row, lanes
+ * 64 columns apart); 1, 2 or 4 = word layout (a unit is `vec` consecutive u32 words = 8·vec
+ * columns, consecutive lanes on consecutive units, so a subgroup's code and x loads are contiguous)
+ * — `pipe`: the next iteration's code and scale loads are issued before this iteration's decode
+ * (register double buffer), and `half`: products in f16 through a byte → (f16, f16) table (needs
+ * shader-f16; x rounded to f16, each 8-code word summed in f16, then f32 — ~1e-3 relative error,
+ * inference only).
+ */
+export interface GemvV3Plan { wg: number; lanes: number; rows: number; unroll: number; vec: number; pipe: boolean; half: boolean }
 
 /**
  * The default v3 plan for M tokens, N rows, K columns (H200 run 13, bench/gemv.ts, cold weights):
  * M = 1: 64 lanes, R = 4, U = 2 (128 lanes, U = 1 at K ≥ 8192; R = 2 below 4096 rows); M ≥ 2: 64
- * lanes, R = 8, U = 1 (128 lanes, R = 4 below 4096 rows); WG 256. R halves while there would be
- * fewer than 64 workgroups (small N).
+ * lanes, R = 8, U = 1 (128 lanes, R = 4 below 4096 rows); WG 256; block layout. R halves while
+ * there would be fewer than 64 workgroups (small N).
  */
 export function gemvV3Plan(M: number, N: number, o: Partial<GemvV3Plan> = {}, K = 4096): GemvV3Plan {
   const big = N >= 4096;
-  const d: GemvV3Plan = M === 1
+  const d = M === 1
     ? { wg: 256, lanes: big && K >= 8192 ? 128 : 64, rows: big ? 4 : 2, unroll: big && K >= 8192 ? 1 : 2 }
     : { wg: 256, lanes: big ? 64 : 128, rows: big ? 8 : 4, unroll: 1 };
   const wg = o.wg || d.wg, lanes = o.lanes || d.lanes, unroll = o.unroll || d.unroll;
   let rows = o.rows || d.rows;
   if (!o.rows) while (rows > 1 && Math.ceil(N / ((wg / lanes) * rows)) < 64) rows /= 2;
-  return { wg, lanes, rows, unroll };
+  return { wg, lanes, rows, unroll, vec: o.vec ?? 0, pipe: o.pipe ?? false, half: o.half ?? false };
 }
 
 const codes = new Map<string, string>(); // one string object per variant (pipeline cache key)
+const range = (n: number) => [...Array(n).keys()];
 
-/** The loads, decode and accumulation of the R rows of slot `slot`, then the reduction. */
-function v3Body(R: number, M: number, U: number, S: number, NS: number): string[] {
-  const L: string[] = [];
-  const rows = [...Array(R).keys()], toks = [...Array(M).keys()], us = [...Array(U).keys()];
+/** How a layout names its units: per-row unit count, u32 words per unit, loads and words of one unit. */
+interface Layout {
+  units: string;                                  // WGSL: units per row
+  words: number;                                  // u32 code words (8 columns each) per unit
+  rowBase: (r: number) => string;                 // WGSL: first packed index of row r
+  load: (n: string, r: number, J: string) => string[]; // `let`/assignment targets named n…
+  vars: (n: string) => string[];                  // register names one unit's codes use
+  word: (n: string, q: number) => string;         // WGSL: u32 word q of the unit held in n…
+  block: (J: string) => string;                   // WGSL: 64-column block (within the row) of unit J
+}
+
+function layoutOf(V: number): Layout {
+  if (V === 0) return {
+    units: 'kb', words: 8, rowBase: (r) => `row${r} * kc`,
+    load: (n, r, J) => [`${n}a = packed[cw${r} + 2u * ${J}]`, `${n}b = packed[cw${r} + 2u * ${J} + 1u]`],
+    vars: (n) => [`${n}a`, `${n}b`],
+    word: (n, q) => `${n}${q < 4 ? 'a' : 'b'}[${q & 3}]`, block: (J) => J,
+  };
+  return {
+    units: `p.K / ${8 * V}u`, words: V, rowBase: (r) => `row${r} * nu`,
+    load: (n, r, J) => [`${n}a = packed[cw${r} + ${J}]`], vars: (n) => [`${n}a`],
+    word: (n, q) => (V > 1 ? `${n}a[${q}]` : `${n}a`), block: (J) => `(((${J}) * ${V}u) >> 3u)`,
+  };
+}
+
+/**
+ * The loads, decode and accumulation of the R rows of slot `slot`: lane `lane` takes units
+ * j0 = lane, lane + U·P, … and j0 + u·P for u < U; all U·R code and scale loads of an iteration are
+ * issued before its decode (pipe: one iteration ahead).
+ */
+function v3Loop(pl: GemvV3Plan, M: number): string[] {
+  const { rows: R, unroll: U, pipe, half } = pl;
+  const lay = layoutOf(pl.vec);
+  const L: string[] = [], rows = range(R), toks = range(M), us = range(U);
+  L.push(`  let nu = ${lay.units}; // units per row`);
   for (const r of rows) {
     L.push(`  let row${r} = min(rbase + ${r}u, p.N - 1u);`);
-    L.push(`  let cw${r} = row${r} * kc;`);
+    L.push(`  let cw${r} = ${lay.rowBase(r)};`);
     L.push(`  let bb${r} = (p.ebase >> 6u) + row${r} * kb;`);
   }
   for (const r of rows) for (const m of toks) L.push(`  var s${r}_${m} = 0.0;`);
-  L.push(`  for (var j0 = lane; j0 < kb; j0 += ${U}u * P) {`);
-  for (const u of us) L.push(`    let j${u} = min(j0 + ${u}u * P, kb - 1u);`);
-  // every load of the iteration first (U·R·2 vec4 + U·R scale words in flight)
-  for (const u of us) for (const r of rows) {
-    L.push(`    let a${u}_${r} = packed[cw${r} + 2u * j${u}]; let b${u}_${r} = packed[cw${r} + 2u * j${u} + 1u];`);
-    L.push(`    let raw${u}_${r} = scale_raw(bb${r} + j${u});`);
-  }
-  for (const u of us) {
-    L.push(u === 0 ? '    {' : `    if (j0 + ${u}u * P < kb) {`);
-    for (const r of rows) L.push(`      let sc${r} = scale_of(raw${u}_${r}, bb${r} + j${u}, q256);`);
-    for (const r of rows) for (const m of toks) L.push(`      var d${r}_${m} = 0.0;`);
-    for (let q = 0; q < 8; q++) {
-      for (const m of toks) {
-        L.push(`      { let xi = ${m}u * kx + j${u} * 16u + ${2 * q}u; let x0 = x[xi]; let x1 = x[xi + 1u];`);
-        for (const r of rows) L.push(`        d${r}_${m} += dot8(${q < 4 ? 'a' : 'b'}${u}_${r}[${q & 3}], lb, x0, x1);`);
-        L.push('      }');
+  // the loads of the iteration whose first unit is `first` into registers c<u>_<r>…
+  const loads = (first: string, decl: string, ind: string) => {
+    for (const u of us) {
+      L.push(`${ind}let jl${u} = min(${first} + ${u}u * P, nu - 1u);`);
+      for (const r of rows) {
+        for (const ln of lay.load(`c${u}_${r}`, r, `jl${u}`)) L.push(`${ind}${decl}${ln};`);
+        L.push(`${ind}${decl}raw${u}_${r} = scale_raw(bb${r} + ${lay.block(`jl${u}`)});`);
       }
     }
-    for (const r of rows) for (const m of toks) L.push(`      s${r}_${m} = fma(d${r}_${m}, sc${r}, s${r}_${m});`);
+  };
+  if (pipe) {
+    for (const u of us) for (const r of rows) for (const v of [...lay.vars(`c${u}_${r}`), `raw${u}_${r}`]) L.push(`  var ${v}: ${v.startsWith('raw') ? 'u32' : PACKED_TYPE[pl.vec]};`);
+    L.push('  {');
+    loads('lane', '', '    ');
+    L.push('  }');
+  }
+  L.push(`  for (var j0 = lane; j0 < nu; j0 += ${U}u * P) {`);
+  if (pipe) { // current units → k…, next iteration's loads → c…
+    for (const u of us) for (const r of rows) for (const v of [...lay.vars(`c${u}_${r}`), `raw${u}_${r}`]) L.push(`    let k${v} = ${v};`);
+    loads(`j0 + ${U}u * P`, '', '    ');
+  } else loads('j0', 'let ', '    ');
+  const cur = (n: string) => (pipe ? `k${n}` : n);
+  for (const u of us) {
+    L.push(u === 0 ? '    {' : `    if (j0 + ${u}u * P < nu) {`);
+    L.push(`      let jc = min(j0 + ${u}u * P, nu - 1u);`);
+    for (const r of rows) for (const m of toks) L.push(`      var d${r}_${m} = 0.0;`);
+    for (const q of range(lay.words)) for (const m of toks) {
+      const xi = `${m}u * kx + 2u * (jc * ${lay.words}u + ${q}u)`;
+      L.push(half ? `      { let xi = ${xi}; let x0 = vec4<f16>(x[xi]); let x1 = vec4<f16>(x[xi + 1u]);`
+        : `      { let xi = ${xi}; let x0 = x[xi]; let x1 = x[xi + 1u];`);
+      for (const r of rows) L.push(`        d${r}_${m} += ${half ? 'dot8h' : 'dot8'}(${cur(lay.word(`c${u}_${r}`, q))}, ${half ? 'lc' : 'lb'}, x0, x1);`);
+      L.push('      }');
+    }
+    for (const r of rows) {
+      L.push(`      { let sc = scale_of(${cur(`raw${u}_${r}`)}, bb${r} + ${lay.block('jc')}, q256);`);
+      for (const m of toks) L.push(`        s${r}_${m} = fma(d${r}_${m}, sc, s${r}_${m});`);
+      L.push('      }');
+    }
     L.push('    }');
   }
   L.push('  }');
-  // reduction: S values per pass through workgroup memory, summed in a fixed order
+  return L;
+}
+
+/** The fixed-order reduction of the P partials: S values per pass through workgroup memory. */
+function v3Reduce(R: number, M: number, S: number, NS: number): string[] {
+  const L: string[] = [];
   const RM = R * M;
   for (let s0 = 0; s0 < RM; s0 += S) {
     const n = Math.min(S, RM - s0);
@@ -82,14 +147,46 @@ function v3Body(R: number, M: number, U: number, S: number, NS: number): string[
   return L;
 }
 
-function v3Code(pl: GemvV3Plan, M: number, S: number): string {
-  const key = `v3,${pl.wg},${pl.lanes},${pl.rows},${pl.unroll},${M},${S}`;
+const PACKED_TYPE: Record<number, string> = { 0: 'vec4<u32>', 1: 'u32', 2: 'vec2<u32>', 4: 'vec4<u32>' };
+
+/**
+ * half: the byte → (f16 of the high nibble's value, f16 of the low nibble's) table, HC copies
+ * interleaved so that invocation lc (mod HC) reads only its own banks; dot8h sums the 8 products of
+ * a word in f16 (4 per half) and returns them as f32.
+ */
+function halfHead(HC: number): string {
+  const lc = Math.log2(HC), mask = `0x${(0xff << lc).toString(16)}u`;
+  const idx = [`(w << ${lc}u)`, `(w >> ${8 - lc}u)`, `(w >> ${16 - lc}u)`, `(w >> ${24 - lc}u)`].map((e) => `lut2[(${e} & ${mask}) | lc]`);
+  return `enable f16;
+const HC: u32 = ${HC}u;
+var<workgroup> lut2: array<vec2<f16>, ${256 * HC}>; // [256 bytes][HC copies]
+fn dot8h(w: u32, lc: u32, x0: vec4<f16>, x1: vec4<f16>) -> f32 {
+  var h = ${idx[0]} * x0.xy;
+  h = fma(${idx[1]}, x0.zw, h);
+  h = fma(${idx[2]}, x1.xy, h);
+  h = fma(${idx[3]}, x1.zw, h);
+  return f32(h.x) + f32(h.y);
+}
+`;
+}
+const HALF_FILL = `  for (var i = t; i < 256u * HC; i += WG) {
+    let b = i / HC;
+    lut2[i] = vec2<f16>(vec2<f32>(bitcast<f32>(NF4_BITS[b >> 4u]), bitcast<f32>(NF4_BITS[b & 15u])));
+  }
+  let lc = t & (HC - 1u);
+  workgroupBarrier();`;
+
+function v3Code(pl: GemvV3Plan, M: number, S: number, HC: number): string {
+  const key = `v3,${pl.wg},${pl.lanes},${pl.rows},${pl.unroll},${pl.vec},${pl.pipe},${pl.half ? HC : 0},${M},${S}`;
   let c = codes.get(key);
   if (c) return c;
   const NS = pl.wg / pl.lanes;
-  const head = `const WG: u32 = ${pl.wg}u;\nconst R: u32 = ${pl.rows}u;\nconst MM: u32 = ${M}u;\nconst P: u32 = ${pl.lanes}u;\n` +
-    `const U: u32 = ${pl.unroll}u;\nconst S: u32 = ${S}u;\n`;
-  c = head + gemvV3Code.replace('//@BODY', v3Body(pl.rows, M, pl.unroll, S, NS).join('\n'));
+  const head = (pl.half ? halfHead(HC) : '') +
+    `const WG: u32 = ${pl.wg}u;\nconst R: u32 = ${pl.rows}u;\nconst MM: u32 = ${M}u;\nconst P: u32 = ${pl.lanes}u;\n` +
+    `const U: u32 = ${pl.unroll}u;\nconst S: u32 = ${S}u;\n` +
+    `@group(0) @binding(3) var<storage, read> packed: array<${PACKED_TYPE[pl.vec]}>; // NF4 codes of the chunk\n`;
+  const body = [...(pl.half ? [HALF_FILL] : []), ...v3Loop(pl, M), ...v3Reduce(pl.rows, M, S, NS)];
+  c = head + gemvV3Code.replace('//@BODY', body.join('\n'));
   codes.set(key, c);
   return c;
 }
@@ -102,9 +199,14 @@ export function nf4GemvV3(gpu: Gpu, bindings: Binding[], M: number, rows: number
   const pl = gemvV3Plan(M, rows, o, K);
   if (K % 64 !== 0 || pl.wg % pl.lanes !== 0 || pl.lanes % 4 !== 0)
     throw new GpuError('shape', `nf4 GEMV v3: needs K % 64 == 0 and lanes | WG, lanes % 4 == 0 (K=${K}, WG=${pl.wg}, lanes=${pl.lanes})`);
+  if (!(pl.vec in PACKED_TYPE)) throw new GpuError('shape', `nf4 GEMV v3: vec must be 0, 1, 2 or 4 (got ${pl.vec})`);
+  if (pl.half && !gpu.features.f16) throw new GpuError('limit', 'nf4 GEMV v3: the f16 table (half) needs shader-f16');
   const wgMem = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  const S = Math.min(8, pl.rows * M, Math.floor((wgMem - 2048) / (4 * pl.wg)));
+  // table copies: 32 (no bank conflicts, 32 KiB) where the partials still get ≥ 1 KiB per pass, else fewer
+  let HC = 32;
+  while (pl.half && HC > 4 && wgMem - 2048 - 1024 * HC < 4 * pl.wg * Math.min(4, pl.rows * M)) HC /= 2;
+  const S = Math.min(8, pl.rows * M, Math.floor((wgMem - 2048 - (pl.half ? 1024 * HC : 0)) / (4 * pl.wg)));
   if (S < 1) throw new GpuError('limit', `nf4 GEMV v3: WG ${pl.wg} does not fit ${wgMem} bytes of workgroup memory`);
   const perWg = (pl.wg / pl.lanes) * pl.rows;
-  gpu.dispatch({ code: v3Code(pl, M, S), constants: { LORA: lora ? 1 : 0, DQ: dq ? 1 : 0 } }, bindings, grid1d(gpu, Math.ceil(rows / perWg)));
+  gpu.dispatch({ code: v3Code(pl, M, S, HC), constants: { LORA: lora ? 1 : 0, DQ: dq ? 1 : 0 } }, bindings, grid1d(gpu, Math.ceil(rows / perWg)));
 }

@@ -20,7 +20,7 @@ import { expectClose } from '../../helpers/compare';
 
 const TOL = 1e-5;
 
-async function checkGemv(gpu: Gpu, M: number, N: number, K: number, dq: boolean, r: number) {
+async function checkGemv(gpu: Gpu, M: number, N: number, K: number, dq: boolean, r: number, tol = TOL) {
   const rng = new Rng(M * 101 + N * 7 + K + r + (dq ? 1 : 0));
   const h = nf4QuantizeRef(rng.floats(N * K), N, K, { doubleQuant: dq });
   const w = nf4Upload(gpu, h);
@@ -37,7 +37,7 @@ async function checkGemv(gpu: Gpu, M: number, N: number, K: number, dq: boolean,
       for (let j = 0; j < r; j++) d += B[n * r + j] * xa[m * r + j];
       want[m * N + n] += scale * d;
     }
-    expectClose(await readF32(gpu, y), want, TOL, `gemv ${M}x${N}x${K} dq=${dq} acc=${accumulate} r=${r}`);
+    expectClose(await readF32(gpu, y), want, tol, `gemv ${M}x${N}x${K} dq=${dq} acc=${accumulate} r=${r}`);
   }
 }
 
@@ -74,6 +74,12 @@ describe.each([
   it.each([
     ['v3 default', {}, 4], ['v3 R=1 P=32 U=1', { rows: 1, lanes: 32, unroll: 1 }, 4], ['v3 R=2 P=128 U=2', { rows: 2, lanes: 128, unroll: 2 }, 2],
     ['v3 R=8 P=64 U=1', { rows: 8, lanes: 64, unroll: 1 }, 1], ['v3 R=2 P=32 U=3 WG=128', { rows: 2, lanes: 32, unroll: 3, wg: 128 }, 1],
+    // word layout: vec words per lane, consecutive lanes on consecutive words
+    ['v3 words V=1 R=4 P=32 U=2', { vec: 1, rows: 4, lanes: 32, unroll: 2 }, 2], ['v3 words V=2 R=2 P=64 U=1', { vec: 2, rows: 2, lanes: 64, unroll: 1 }, 4],
+    ['v3 words V=4 R=1 P=16 U=3 WG=64', { vec: 4, rows: 1, lanes: 16, unroll: 3, wg: 64 }, 3],
+    // pipe: the next iteration's loads in registers before this one's decode
+    ['v3 pipe', { pipe: true }, 4], ['v3 pipe R=2 P=32 U=2', { pipe: true, rows: 2, lanes: 32, unroll: 2 }, 2],
+    ['v3 words V=2 pipe R=2 P=32 U=2', { vec: 2, pipe: true, rows: 2, lanes: 32, unroll: 2 }, 2],
   ] as const)('decode GEMV %s matches', async (_v, plan: Partial<GemvV3Plan>, maxM: number) => {
     const gpu = await testGpu(disable);
     const keep = { ...gemvSettings };
@@ -83,6 +89,27 @@ describe.each([
       await checkGemv(gpu, 1, 37, 64, true, 16);
       await checkGemv(gpu, maxM, 70, 448, false, 5);
       if (maxM >= 3) await checkGemv(gpu, 3, 9, 1024, false, 0);
+    } finally {
+      Object.assign(gemvSettings, keep);
+    }
+  });
+
+  // half (f16 byte-pair table, f16 products summed per word): shader-f16 only; x is rounded to
+  // f16, so 2e-3 of the largest reference value (measured error ~1e-4 at these sizes).
+  it.each([
+    ['v3 half', { half: true }, 4], ['v3 half pipe R=2 P=32 U=2', { half: true, pipe: true, rows: 2, lanes: 32, unroll: 2 }, 2],
+    ['v3 half words V=1 pipe WG=64', { half: true, vec: 1, pipe: true, wg: 64, lanes: 16 }, 3],
+  ] as const)('decode GEMV %s matches (or is refused without f16)', async (_v, plan: Partial<GemvV3Plan>, maxM: number) => {
+    const gpu = await testGpu(disable);
+    const keep = { ...gemvSettings };
+    Object.assign(gemvSettings, { kernel: 'v3', v3: plan });
+    try {
+      if (!gpu.features.f16) {
+        await expect(checkGemv(gpu, 1, 37, 64, true, 0)).rejects.toThrow(/shader-f16/);
+        return;
+      }
+      await checkGemv(gpu, Math.min(maxM, 2), 131, 192, true, 3, 2e-3);
+      await checkGemv(gpu, maxM, 70, 448, false, 5, 2e-3);
     } finally {
       Object.assign(gemvSettings, keep);
     }
@@ -166,14 +193,14 @@ describe('decode kernel plans', () => {
   });
 
   it('v3 plans: run 13 choices, R halved for small N, explicit fields kept', () => {
-    expect(gemvV3Plan(1, 4096)).toEqual({ wg: 256, lanes: 64, rows: 4, unroll: 2 });
-    expect(gemvV3Plan(1, 4096, {}, 14336)).toEqual({ wg: 256, lanes: 128, rows: 4, unroll: 1 });
-    expect(gemvV3Plan(4, 14336)).toEqual({ wg: 256, lanes: 64, rows: 8, unroll: 1 });
-    expect(gemvV3Plan(4, 1024)).toEqual({ wg: 256, lanes: 128, rows: 4, unroll: 1 });
+    expect(gemvV3Plan(1, 4096)).toEqual({ wg: 256, lanes: 64, rows: 4, unroll: 2, vec: 0, pipe: false, half: false });
+    expect(gemvV3Plan(1, 4096, {}, 14336)).toEqual({ wg: 256, lanes: 128, rows: 4, unroll: 1, vec: 0, pipe: false, half: false });
+    expect(gemvV3Plan(4, 14336)).toEqual({ wg: 256, lanes: 64, rows: 8, unroll: 1, vec: 0, pipe: false, half: false });
+    expect(gemvV3Plan(4, 1024)).toEqual({ wg: 256, lanes: 128, rows: 4, unroll: 1, vec: 0, pipe: false, half: false });
     expect(gemvV3Plan(1, 1024).rows).toBe(2);
     expect(gemvV3Plan(3, 300).rows).toBe(2);
     expect(gemvV3Plan(3, 100).rows).toBe(1);
-    expect(gemvV3Plan(1, 1024, { rows: 8, lanes: 32 })).toEqual({ wg: 256, lanes: 32, rows: 8, unroll: 2 });
+    expect(gemvV3Plan(1, 1024, { rows: 8, lanes: 32 })).toEqual({ wg: 256, lanes: 32, rows: 8, unroll: 2, vec: 0, pipe: false, half: false });
   });
 
   it('v2 picks R rows per group: ≥ 128 workgroups of 8 groups', () => {

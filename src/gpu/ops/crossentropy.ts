@@ -9,9 +9,15 @@ import { numel, packUniform, type Tensor } from '../core/tensor';
 import body from '../../../shaders/crossentropy.wgsl';
 import { grid1d } from './grid';
 import { checkBindable, checkDistinct, checkTensor } from './guards';
-import { reduceVariant, reduceSettings, reduceVariants } from './reduce';
+import { reduceVariant, reduceVariants, rowWorkgroup } from './reduce';
 
-const WG = 256;
+/**
+ * Invocations per row (H200, bench/reductions.ts, run 16; either reduction variant): 512 — with
+ * 256 a 512-row chunk is 4 workgroups per SM, too few loads in flight (fwd_bwd 512 × 128256: 705
+ * → 346 µs, 27 → 52 % of copy bandwidth over 4 chunks); 1024 for ≤ 4 rows (greedy decode's
+ * lse_argmax, one row of 128256: 200 → 58 µs).
+ */
+const WG_MANY = 512, WG_FEW = 1024;
 const codes = reduceVariants(body); // wg_lse / wg_argmax with subgroups / through workgroup memory
 const NAN_F32 = { f: NaN };
 
@@ -31,7 +37,7 @@ function rows(gpu: Gpu, op: string, out: Tensor, logits: Tensor, ints: Tensor, i
 
 function run(gpu: Gpu, entry: string, out: Tensor, logits: Tensor, ints: Tensor, Tc: number, V: number, gradScale: number): void {
   const u = gpu.uniform(packUniform([Tc, V, { f: gradScale }, NAN_F32]));
-  gpu.dispatch({ code: reduceVariant(gpu, codes), entry, constants: { WG: reduceSettings.wg || WG } }, [out.buffer, logits.buffer, u, ints.buffer], grid1d(gpu, Tc));
+  gpu.dispatch({ code: reduceVariant(gpu, codes), entry, constants: { WG: rowWorkgroup(gpu, Tc, WG_MANY, WG_FEW) } }, [out.buffer, logits.buffer, u, ints.buffer], grid1d(gpu, Tc));
 }
 
 /**

@@ -4,18 +4,19 @@
 // two implementations — subgroup operations (shaders/reduce_sg.wgsl, with `enable subgroups;`
 // put first) where the device has `subgroups`, a workgroup-memory tree (shaders/reduce_wg.wgsl)
 // elsewhere (Chrome's SwiftShader has no subgroups). Both are bitwise repeatable on a device;
-// they differ from each other at rounding level (summation order).
+// they differ from each other at rounding level (summation order). H200 (bench/NOTES.md v15,
+// bench/reductions.ts): the subgroup variant was never slower and up to 17 % faster, so it runs
+// wherever the device has the feature; the larger gains came from the workgroup sizes below.
 
 import type { Gpu } from '../core/context';
 import wgCode from '../../../shaders/reduce_wg.wgsl';
 import sgCode from '../../../shaders/reduce_sg.wgsl';
 
 /**
- * Which path runs: 'auto' = subgroups where the device has them and where bench/reductions.ts
- * found them faster (see useSubgroupReductions), 'on' = subgroups wherever the device has them,
- * 'off' = always the tree. `wg` overrides the ops' workgroup size (0 = their own choice; bench).
+ * subgroups: use the subgroup variant where the device has the feature (false = always the
+ * tree); wg: override the ops' workgroup size (0 = rowWorkgroup's choice; bench only).
  */
-export const reduceSettings: { subgroups: 'auto' | 'on' | 'off'; wg: number } = { subgroups: 'auto', wg: 0 };
+export const reduceSettings: { subgroups: boolean; wg: number } = { subgroups: true, wg: 0 };
 
 /** The two compiled variants of a kernel body (built once per body: pipelines are cached by source). */
 export interface ReduceVariants { sg: string; wg: string }
@@ -26,13 +27,26 @@ export function reduceVariants(body: string): ReduceVariants {
   return { sg: `enable subgroups;\n${body}\n${sgCode}`, wg: `${body}\n${wgCode}` };
 }
 
-/** Whether the subgroup variant runs for this device (and, under 'auto', this op's shape). */
-export function useSubgroupReductions(gpu: Gpu, auto = true): boolean {
-  if (!gpu.features.subgroups || reduceSettings.subgroups === 'off') return false;
-  return reduceSettings.subgroups === 'on' || auto;
+export function useSubgroupReductions(gpu: Gpu): boolean {
+  return gpu.features.subgroups && reduceSettings.subgroups;
 }
 
-/** The variant of `v` that runs on this device (see useSubgroupReductions). */
-export function reduceVariant(gpu: Gpu, v: ReduceVariants, auto = true): string {
-  return useSubgroupReductions(gpu, auto) ? v.sg : v.wg;
+/** The variant of `v` that runs on this device. */
+export function reduceVariant(gpu: Gpu, v: ReduceVariants): string {
+  return useSubgroupReductions(gpu) ? v.sg : v.wg;
+}
+
+/**
+ * Invocations per row (a power of two within the device's limits): `few` (up to 1024) for
+ * ≤ 4 rows, where one workgroup per row is the whole dispatch and its time is the latency of the
+ * strided loads; `many` otherwise (enough workgroups to fill the GPU, so the choice is about loads
+ * in flight per SM). Values per op from bench/reductions.ts (bench/NOTES.md v15).
+ */
+export function rowWorkgroup(gpu: Gpu, rows: number, many: number, few = 1024): number {
+  if (reduceSettings.wg) return reduceSettings.wg;
+  const lim = Math.min(gpu.info.limits.maxComputeInvocationsPerWorkgroup ?? 256, gpu.info.limits.maxComputeWorkgroupSizeX ?? 256);
+  const want = rows <= 4 ? few : many;
+  let wg = 1;
+  while (wg * 2 <= Math.min(want, lim)) wg *= 2;
+  return wg;
 }

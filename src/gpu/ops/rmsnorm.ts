@@ -7,9 +7,9 @@ import { numel, packUniform, type Tensor } from '../core/tensor';
 import body from '../../../shaders/rmsnorm.wgsl';
 import { grid1d } from './grid';
 import { checkBindable, checkDistinct, checkTensor } from './guards';
-import { reduceVariant, reduceSettings, reduceVariants } from './reduce';
+import { reduceVariant, reduceVariants, rowWorkgroup, useSubgroupReductions } from './reduce';
 
-const WG = 256;
+const WG = 256; // invocations per row without subgroups (see rowsWorkgroup)
 const codes = reduceVariants(body); // wg_sum with subgroups / through workgroup memory
 
 function rowsOf(op: string, x: Tensor, w: Tensor): { T: number; C: number } {
@@ -40,22 +40,17 @@ export function rmsnormForward(
   checkDistinct(op, out, rstd, 'out and rstd');
   checkBindable(gpu, op, out, x);
   const u = gpu.uniform(packUniform([T, C, { f: eps }, 0]));
-  gpu.dispatch({ code: reduceVariant(gpu, codes), entry: 'forward', constants: { WG: forwardWorkgroup(gpu, T) } }, [out.buffer, rstd.buffer, x.buffer, w.buffer, u], grid1d(gpu, T));
+  gpu.dispatch({ code: reduceVariant(gpu, codes), entry: 'forward', constants: { WG: rowsWorkgroup(gpu, T, true) } }, [out.buffer, rstd.buffer, x.buffer, w.buffer, u], grid1d(gpu, T));
 }
 
 /**
- * Invocations per row: 256, or up to 1024 for a few rows (decode): one workgroup per row is then
- * the whole dispatch, and its time is the latency of the strided loads and the tree (H200: 11 µs
- * per call at T = 1 with 256). Rows of ≤ 4 tokens sum in a different order than longer batches
- * (≤ 1 ulp of rstd apart).
+ * Invocations per row (H200, bench/reductions.ts, run 16): up to 1024 for ≤ 4 rows (decode; T = 1:
+ * 9.8 µs with 256, 5.9 with 1024, 4.9 with 1024 and subgroups); 512 with subgroups for longer
+ * batches (T = 512: forward 10.8 → 7.5 µs, backward 11.8 → 9.8; T = 2048: 34 → 33, 49 → 42), 256
+ * for the tree (512 was mixed there). Different sizes sum in different orders (rstd ≤ 1 ulp apart).
  */
-function forwardWorkgroup(gpu: Gpu, T: number): number {
-  if (reduceSettings.wg) return reduceSettings.wg;
-  if (T > 4) return WG;
-  const lim = Math.min(gpu.info.limits.maxComputeInvocationsPerWorkgroup ?? 256, gpu.info.limits.maxComputeWorkgroupSizeX ?? 256, 1024);
-  let wg = WG;
-  while (wg * 2 <= lim) wg *= 2;
-  return wg;
+function rowsWorkgroup(gpu: Gpu, T: number, forward: boolean): number {
+  return rowWorkgroup(gpu, T, useSubgroupReductions(gpu) ? 512 : WG, forward ? 1024 : WG);
 }
 
 export function rmsnormBackward(
@@ -76,7 +71,7 @@ export function rmsnormBackward(
   checkBindable(gpu, op, dx, dout, x);
   const u = gpu.uniform(packUniform([T, C, { f: 0 }, opts.accumulate ? 1 : 0]));
   gpu.dispatch(
-    { code: reduceVariant(gpu, codes), entry: 'backward', constants: { WG: reduceSettings.wg || WG } },
+    { code: reduceVariant(gpu, codes), entry: 'backward', constants: { WG: rowsWorkgroup(gpu, T, false) } },
     [dx.buffer, rstd.buffer, x.buffer, w.buffer, u, dout.buffer],
     grid1d(gpu, T),
   );

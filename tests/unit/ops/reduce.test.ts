@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../../src/gpu/core/context';
 import { createTensor, readF32, readI32, tensorFrom } from '../../../src/gpu/core/tensor';
-import { reduceSettings, reduceVariant, reduceVariants, useSubgroupReductions } from '../../../src/gpu/ops/reduce';
+import { reduceSettings, reduceVariant, reduceVariants, rowWorkgroup, useSubgroupReductions } from '../../../src/gpu/ops/reduce';
 import { rmsnormBackward, rmsnormForward } from '../../../src/gpu/ops/rmsnorm';
 import { rmsnormBackwardRef, rmsnormForwardRef } from '../../../src/gpu/ops/rmsnorm.ref';
 import { crossEntropyForwardBackward, logsumexpArgmax } from '../../../src/gpu/ops/crossentropy';
@@ -37,11 +37,20 @@ describe('reduction variants', () => {
     const v = reduceVariants('');
     expect(reduceVariant(fake(false), v)).toBe(v.wg);
     expect(reduceVariant(fake(true), v)).toBe(v.sg);
-    reduceSettings.subgroups = 'off';
+    reduceSettings.subgroups = false;
     expect(useSubgroupReductions(fake(true))).toBe(false);
-    reduceSettings.subgroups = 'on';
-    expect(useSubgroupReductions(fake(true), false)).toBe(true);
-    expect(useSubgroupReductions(fake(false))).toBe(false);
+    expect(reduceVariant(fake(true), v)).toBe(v.wg);
+  });
+
+  it('sizes row workgroups within the device limits', () => {
+    const g = (lim: number) => ({ info: { limits: { maxComputeInvocationsPerWorkgroup: lim, maxComputeWorkgroupSizeX: lim } } }) as unknown as Gpu;
+    expect(rowWorkgroup(g(1024), 1, 512)).toBe(1024);
+    expect(rowWorkgroup(g(1024), 4, 512, 256)).toBe(256);
+    expect(rowWorkgroup(g(1024), 5, 512)).toBe(512);
+    expect(rowWorkgroup(g(256), 1, 512)).toBe(256); // WebGPU's default limit
+    expect(rowWorkgroup(g(768), 1, 512)).toBe(512); // a power of two
+    reduceSettings.wg = 128;
+    expect(rowWorkgroup(g(1024), 1, 512)).toBe(128);
   });
 });
 
@@ -53,7 +62,6 @@ describe('subgroup reductions on the device', () => {
 
   it.each([32, 128, 1024])('WG=%i: RMSNorm and cross-entropy match the references', async (wg) => {
     const gpu = await testGpu();
-    reduceSettings.subgroups = 'on';
     reduceSettings.wg = wg;
     const T = 3, C = 1003, V = 2311, rng = new Rng(wg);
     const x = rng.floats(T * C, -3, 3), w = rng.floats(C, 0.5, 1.5), dout = rng.floats(T * C);
@@ -88,7 +96,6 @@ describe('subgroup reductions on the device', () => {
 
   it('is bitwise repeatable run to run', async () => {
     const gpu = await testGpu();
-    reduceSettings.subgroups = 'on';
     const T = 5, C = 4097, V = 30011, rng = new Rng(9);
     const x = tensorFrom(gpu, rng.floats(T * C, -3, 3), [T, C]), w = tensorFrom(gpu, rng.floats(C, 0.5, 1.5), [C]);
     const logits = tensorFrom(gpu, rng.floats(T * V, -8, 8), [T, V]);

@@ -15,28 +15,36 @@ import { grid1d } from './grid';
  * (U), the layout — `vec` 0 = block layout (a unit is a 64-column block: 2 vec4<u32> per row, lanes
  * 64 columns apart); 1, 2 or 4 = word layout (a unit is `vec` consecutive u32 words = 8·vec
  * columns, consecutive lanes on consecutive units, so a subgroup's code and x loads are contiguous)
- * — `pipe`: the next iteration's code and scale loads are issued before this iteration's decode
- * (register double buffer), and `half`: products in f16 through a byte → (f16, f16) table (needs
- * shader-f16; x rounded to f16, each 8-code word summed in f16, then f32 — ~1e-3 relative error,
- * inference only).
+ * — and `pipe`: the next iteration's code and scale loads are issued before this iteration's
+ * decode (register double buffer). (An f16 byte-pair table with packed f16 products was measured
+ * slower, bench/NOTES.md v14, and removed.)
  */
-export interface GemvV3Plan { wg: number; lanes: number; rows: number; unroll: number; vec: number; pipe: boolean; half: boolean }
+export interface GemvV3Plan {
+  wg: number; lanes: number; rows: number; unroll: number; vec: number; pipe: boolean;
+  /**
+   * bench/gemv.ts only, WRONG results: 'bytes' reads the codes and scales but neither x nor the
+   * table (the memory side alone); 'lut' decodes through the table but reads no x; 'alu' reads x
+   * but decodes a nibble with two integer ops instead of a table lookup.
+   */
+  probe?: 'bytes' | 'lut' | 'alu';
+}
 
 /**
- * The default v3 plan for M tokens, N rows, K columns (H200 run 13, bench/gemv.ts, cold weights):
- * M = 1: 64 lanes, R = 4, U = 2 (128 lanes, U = 1 at K ≥ 8192; R = 2 below 4096 rows); M ≥ 2: 64
- * lanes, R = 8, U = 1 (128 lanes, R = 4 below 4096 rows); WG 256; block layout. R halves while
+ * The default v3 plan for M tokens, N rows, K columns (H200 runs 13 and 17, bench/gemv.ts, cold
+ * weights): M = 1: block layout, 64 lanes, R = 4, U = 2 (128 lanes, U = 1 at K ≥ 8192; R = 2 below
+ * 4096 rows); M ≥ 2: word layout of 1 word, 32 lanes, R = 2, U = 4, pipelined from 4096 rows (run 17:
+ * 1.17–1.5× the block layout at M = 4), else block layout, 128 lanes, R = 4; WG 256. R halves while
  * there would be fewer than 64 workgroups (small N).
  */
 export function gemvV3Plan(M: number, N: number, o: Partial<GemvV3Plan> = {}, K = 4096): GemvV3Plan {
   const big = N >= 4096;
   const d = M === 1
-    ? { wg: 256, lanes: big && K >= 8192 ? 128 : 64, rows: big ? 4 : 2, unroll: big && K >= 8192 ? 1 : 2 }
-    : { wg: 256, lanes: big ? 64 : 128, rows: big ? 8 : 4, unroll: 1 };
+    ? { wg: 256, lanes: big && K >= 8192 ? 128 : 64, rows: big ? 4 : 2, unroll: big && K >= 8192 ? 1 : 2, vec: 0, pipe: false }
+    : big ? { wg: 256, lanes: 32, rows: 2, unroll: 4, vec: 1, pipe: true } : { wg: 256, lanes: 128, rows: 4, unroll: 1, vec: 0, pipe: false };
   const wg = o.wg || d.wg, lanes = o.lanes || d.lanes, unroll = o.unroll || d.unroll;
   let rows = o.rows || d.rows;
   if (!o.rows) while (rows > 1 && Math.ceil(N / ((wg / lanes) * rows)) < 64) rows /= 2;
-  return { wg, lanes, rows, unroll, vec: o.vec ?? 0, pipe: o.pipe ?? false, half: o.half ?? false };
+  return { wg, lanes, rows, unroll, vec: o.vec ?? d.vec, pipe: o.pipe ?? d.pipe, ...(o.probe ? { probe: o.probe } : {}) };
 }
 
 const codes = new Map<string, string>(); // one string object per variant (pipeline cache key)
@@ -73,10 +81,11 @@ function layoutOf(V: number): Layout {
  * issued before its decode (pipe: one iteration ahead).
  */
 function v3Loop(pl: GemvV3Plan, M: number): string[] {
-  const { rows: R, unroll: U, pipe, half } = pl;
+  const { rows: R, unroll: U, pipe } = pl;
   const lay = layoutOf(pl.vec);
   const L: string[] = [], rows = range(R), toks = range(M), us = range(U);
   L.push(`  let nu = ${lay.units}; // units per row`);
+  if (pl.probe) L.push('  _ = x[0]; // a probe may read no x: keep the binding');
   for (const r of rows) {
     L.push(`  let row${r} = min(rbase + ${r}u, p.N - 1u);`);
     L.push(`  let cw${r} = ${lay.rowBase(r)};`);
@@ -109,11 +118,13 @@ function v3Loop(pl: GemvV3Plan, M: number): string[] {
     L.push(u === 0 ? '    {' : `    if (j0 + ${u}u * P < nu) {`);
     L.push(`      let jc = min(j0 + ${u}u * P, nu - 1u);`);
     for (const r of rows) for (const m of toks) L.push(`      var d${r}_${m} = 0.0;`);
-    for (const q of range(lay.words)) for (const m of toks) {
+    if (pl.probe === 'bytes') for (const q of range(lay.words)) for (const r of rows) for (const m of toks)
+      L.push(`      d${r}_${m} += bitcast<f32>((${cur(lay.word(`c${u}_${r}`, q))} & 0x7fffffu) | 0x3f800000u);`);
+    else for (const q of range(lay.words)) for (const m of toks) {
       const xi = `${m}u * kx + 2u * (jc * ${lay.words}u + ${q}u)`;
-      L.push(half ? `      { let xi = ${xi}; let x0 = vec4<f16>(x[xi]); let x1 = vec4<f16>(x[xi + 1u]);`
-        : `      { let xi = ${xi}; let x0 = x[xi]; let x1 = x[xi + 1u];`);
-      for (const r of rows) L.push(`        d${r}_${m} += ${half ? 'dot8h' : 'dot8'}(${cur(lay.word(`c${u}_${r}`, q))}, ${half ? 'lc' : 'lb'}, x0, x1);`);
+      if (pl.probe === 'lut') L.push('      { let x0 = vec4<f32>(1.0); let x1 = x0;');
+      else L.push(`      { let xi = ${xi}; let x0 = x[xi]; let x1 = x[xi + 1u];`);
+      for (const r of rows) L.push(`        d${r}_${m} += ${pl.probe === 'alu' ? 'dot8a' : 'dot8'}(${cur(lay.word(`c${u}_${r}`, q))}, lb, x0, x1);`);
       L.push('      }');
     }
     for (const r of rows) {
@@ -147,45 +158,25 @@ function v3Reduce(R: number, M: number, S: number, NS: number): string[] {
   return L;
 }
 
+// probe 'alu' only: a nibble c decoded as 1 + c/16 by two integer ops (wrong on purpose: no table)
+const DOT8A = `fn dot8a(w: u32, lb: u32, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
+  let m = vec4<u32>(0x07800000u); let one = vec4<u32>(0x3f800000u);
+  let a = bitcast<vec4<f32>>(((vec4<u32>(w) << vec4<u32>(19u, 23u, 11u, 15u)) & m) | one);
+  let b = bitcast<vec4<f32>>(((vec4<u32>(w) << vec4<u32>(3u, 7u, 0u, 0u)) & m) | one);
+  return dot(a, x0) + dot(b, x1);
+}\n`;
 const PACKED_TYPE: Record<number, string> = { 0: 'vec4<u32>', 1: 'u32', 2: 'vec2<u32>', 4: 'vec4<u32>' };
 
-/**
- * half: the byte → (f16 of the high nibble's value, f16 of the low nibble's) table, HC copies
- * interleaved so that invocation lc (mod HC) reads only its own banks; dot8h sums the 8 products of
- * a word in f16 (4 per half) and returns them as f32.
- */
-function halfHead(HC: number): string {
-  const lc = Math.log2(HC), mask = `0x${(0xff << lc).toString(16)}u`;
-  const idx = [`(w << ${lc}u)`, `(w >> ${8 - lc}u)`, `(w >> ${16 - lc}u)`, `(w >> ${24 - lc}u)`].map((e) => `lut2[(${e} & ${mask}) | lc]`);
-  return `enable f16;
-const HC: u32 = ${HC}u;
-var<workgroup> lut2: array<vec2<f16>, ${256 * HC}>; // [256 bytes][HC copies]
-fn dot8h(w: u32, lc: u32, x0: vec4<f16>, x1: vec4<f16>) -> f32 {
-  var h = ${idx[0]} * x0.xy;
-  h = fma(${idx[1]}, x0.zw, h);
-  h = fma(${idx[2]}, x1.xy, h);
-  h = fma(${idx[3]}, x1.zw, h);
-  return f32(h.x) + f32(h.y);
-}
-`;
-}
-const HALF_FILL = `  for (var i = t; i < 256u * HC; i += WG) {
-    let b = i / HC;
-    lut2[i] = vec2<f16>(vec2<f32>(bitcast<f32>(NF4_BITS[b >> 4u]), bitcast<f32>(NF4_BITS[b & 15u])));
-  }
-  let lc = t & (HC - 1u);
-  workgroupBarrier();`;
-
-function v3Code(pl: GemvV3Plan, M: number, S: number, HC: number): string {
-  const key = `v3,${pl.wg},${pl.lanes},${pl.rows},${pl.unroll},${pl.vec},${pl.pipe},${pl.half ? HC : 0},${M},${S}`;
+function v3Code(pl: GemvV3Plan, M: number, S: number): string {
+  const key = `v3,${pl.wg},${pl.lanes},${pl.rows},${pl.unroll},${pl.vec},${pl.pipe},${pl.probe ?? ''},${M},${S}`;
   let c = codes.get(key);
   if (c) return c;
   const NS = pl.wg / pl.lanes;
-  const head = (pl.half ? halfHead(HC) : '') +
+  const head = (pl.probe === 'alu' ? DOT8A : '') +
     `const WG: u32 = ${pl.wg}u;\nconst R: u32 = ${pl.rows}u;\nconst MM: u32 = ${M}u;\nconst P: u32 = ${pl.lanes}u;\n` +
     `const U: u32 = ${pl.unroll}u;\nconst S: u32 = ${S}u;\n` +
     `@group(0) @binding(3) var<storage, read> packed: array<${PACKED_TYPE[pl.vec]}>; // NF4 codes of the chunk\n`;
-  const body = [...(pl.half ? [HALF_FILL] : []), ...v3Loop(pl, M), ...v3Reduce(pl.rows, M, S, NS)];
+  const body = [...v3Loop(pl, M), ...v3Reduce(pl.rows, M, S, NS)];
   c = head + gemvV3Code.replace('//@BODY', body.join('\n'));
   codes.set(key, c);
   return c;
@@ -200,13 +191,9 @@ export function nf4GemvV3(gpu: Gpu, bindings: Binding[], M: number, rows: number
   if (K % 64 !== 0 || pl.wg % pl.lanes !== 0 || pl.lanes % 4 !== 0)
     throw new GpuError('shape', `nf4 GEMV v3: needs K % 64 == 0 and lanes | WG, lanes % 4 == 0 (K=${K}, WG=${pl.wg}, lanes=${pl.lanes})`);
   if (!(pl.vec in PACKED_TYPE)) throw new GpuError('shape', `nf4 GEMV v3: vec must be 0, 1, 2 or 4 (got ${pl.vec})`);
-  if (pl.half && !gpu.features.f16) throw new GpuError('limit', 'nf4 GEMV v3: the f16 table (half) needs shader-f16');
   const wgMem = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  // table copies: 32 (no bank conflicts, 32 KiB) where the partials still get ≥ 1 KiB per pass, else fewer
-  let HC = 32;
-  while (pl.half && HC > 4 && wgMem - 2048 - 1024 * HC < 4 * pl.wg * Math.min(4, pl.rows * M)) HC /= 2;
-  const S = Math.min(8, pl.rows * M, Math.floor((wgMem - 2048 - (pl.half ? 1024 * HC : 0)) / (4 * pl.wg)));
+  const S = Math.min(8, pl.rows * M, Math.floor((wgMem - 2048) / (4 * pl.wg)));
   if (S < 1) throw new GpuError('limit', `nf4 GEMV v3: WG ${pl.wg} does not fit ${wgMem} bytes of workgroup memory`);
   const perWg = (pl.wg / pl.lanes) * pl.rows;
-  gpu.dispatch({ code: v3Code(pl, M, S, HC), constants: { LORA: lora ? 1 : 0, DQ: dq ? 1 : 0 } }, bindings, grid1d(gpu, Math.ceil(rows / perWg)));
+  gpu.dispatch({ code: v3Code(pl, M, S), constants: { LORA: lora ? 1 : 0, DQ: dq ? 1 : 0 } }, bindings, grid1d(gpu, Math.ceil(rows / perWg)));
 }

@@ -10,7 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Gpu } from '../src/gpu/core/context';
-import { nodeGpuApi } from '../src/gpu/core/node';
+import { DAWN_FAST_FLAGS, nodeGpuApi } from '../src/gpu/core/node';
 import { createTensor, destroyTensor, packUniform, readF32, tensorFrom, type Tensor } from '../src/gpu/core/tensor';
 import { grid1d } from '../src/gpu/ops/grid';
 import { nf4Destroy, nf4Matmul, nf4MatmulBackward, nf4Upload, nf4WeightBytes, type Nf4Weight } from '../src/gpu/ops/nf4';
@@ -44,7 +44,8 @@ const smoke = flag('smoke');
 const S = (d: number, by = 16) => (smoke ? Math.max(64, d / by) : d);
 const only = opt('only');
 
-const gpu = await Gpu.create(await nodeGpuApi());
+// --no-robustness: Dawn's disable_robustness toggle (no index clamps; not in browsers, a probe only)
+const gpu = await Gpu.create(await nodeGpuApi(flag('no-robustness') ? [`${DAWN_FAST_FLAGS[0]},disable_robustness`] : DAWN_FAST_FLAGS));
 const rng = new Rng(1);
 
 /** GPU ms per call of `record` (which records one iteration into gpu). */

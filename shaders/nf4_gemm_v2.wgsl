@@ -2,19 +2,24 @@
 //   O [M, NO] (+)= A [M, R] · B [R, NO],  B read from the NF4 weight W [rows, K]:
 //   forward  (BWD = false): O = y [M, N], A = x [M, K],  B(r=k, c=n) = W[n, k]
 //   backward (BWD = true):  O = dx [M, K], A = dy [M, N], B(r=n, c=k) = W[n, k]
-// Workgroup 16×16 computes a 128×128 tile of O; invocation (tx, ty) owns rows 4ty+i and
-// 64+4ty+i, columns 4tx+j and 64+4tx+j (i, j < 4): per reduction step it reads 4 vec4 from
-// workgroup memory for 64 FMAs (16 named vec4 accumulators, f32, reduction in increasing r).
-// Each BK step the W tile is decoded ONCE into workgroup memory (one 8-code word per invocation:
-// 8 table lookups, one block scale), the A tile copied transposed; the next step's global words
-// are loaded into registers before the FMAs of the current step and stored after them. NBUF = 2:
-// two workgroup buffers, one barrier per step; NBUF = 1 (the default, faster on the H200): one
-// buffer, two barriers per step.
+// Workgroup 16×16 computes a 128×BN tile of O (BN = 128 or 64); invocation (tx, ty) owns rows
+// 4ty+i and 64+4ty+i, columns 4tx+j (and 64+4tx+j when BN = 128), i, j < 4: per reduction step
+// it reads 4 (BN 64: 3) vec4 from workgroup memory for 64 (32) FMAs (named vec4 accumulators,
+// f32, reduction in increasing r: every configuration gives the same bits at the same split).
+// Each BK step the W tile is decoded ONCE into workgroup memory (8-code words, WQ per invocation:
+// 8 table lookups, one block scale each), the A tile copied transposed; the next step's global
+// words are loaded into registers before the FMAs of the current step and stored after them.
+// NBUF = 2: two workgroup buffers, one barrier per step; NBUF = 1 (the default, faster on the
+// H200): one buffer, two barriers per step. RS (forward only): an invocation's W row stays the
+// same across steps, so its block scale is loaded (and double-quant decoded) only when its
+// 64-element block changes instead of every step (the forward's 32 rows per warp make these
+// loads scattered).
 // Split-K: grid z = split, each split reduces r in [z·rsplit, min(R, (z+1)·rsplit)) and writes
 // O + z·zstride (a partial buffer summed in split order by nf4_mma_reduce.wgsl).
-// Needs K % 8 == 0 (whole words along k); BK is 8 or 16. A is read as 4 rows × 1 r per quad
+// Needs K % 8 == 0 (whole words along k); BK is 8, 16 or 32. A is read as 4 rows × 1 r per quad
 // (16 invocations cover 16 consecutive r of a row: coalesced, no alignment needed).
-// The wrapper prepends `const BK = 16u; const NBUF = 2u; const WB = 3u;` and nf4_common.wgsl.
+// The wrapper prepends `const BK = 16u; const NBUF = 1u; const BN = 128u; const RS = false;
+// const WB = 3u;` and nf4_common.wgsl.
 
 struct Params {
   M: u32,      // rows of O and A
@@ -41,24 +46,33 @@ struct Params {
 
 override BWD: bool = false;
 
-const S4 = 33u;               // row stride of the tiles in vec4 (128 columns + 1 vec4 padding)
-const TILE = BK * S4;         // vec4 per buffer
+const S4 = 33u;               // row stride of the A tile in vec4 (128 rows + 1 vec4 padding)
+const SB = BN / 4u + 1u;      // row stride of the W tile in vec4 (BN columns + 1 vec4 padding)
 const AQ = BK / 8u;           // A quads (4 rows × 1 r) per invocation per step
-const WN = BK * 16u;          // W words per step (≤ 256 for BK ≤ 16)
+const WN = BK * BN / 8u;      // W words per step
+const WQ = (WN + 255u) / 256u; // W words per invocation (2 only for BK 32 × BN 128)
+const WR = BN / 8u;           // dX: W words per tile row
 
-var<workgroup> As: array<vec4<f32>, NBUF * TILE>; // As[r·S4 + m/4][m%4]
-var<workgroup> Bs: array<vec4<f32>, NBUF * TILE>; // Bs[r·S4 + c/4][c%4]
+// Tiles as arrays of rows (buffer b, step row r at b·BK + r): with robustness on (browsers),
+// every index is clamped; split in two, the inner loop's row index is a constant after unrolling
+// and the column clamp (ty, 16 + ty, tx, 16 + tx) loop-invariant, where a flat index needed one
+// clamp per read (run 16a probe: the clamps cost 4 % forward, 8 % dX).
+var<workgroup> As: array<array<vec4<f32>, S4>, NBUF * BK>; // As[b·BK + r][m/4][m%4]
+var<workgroup> Bs: array<array<vec4<f32>, SB>, NBUF * BK>; // Bs[b·BK + r][c/4][c%4]
 
-// The prefetched global words of one step.
+// The prefetched global words of one step (module-scope private: registers; `sc` and `fresh`
+// carry the decoded block scale across steps for RS).
 struct Stage {
   a: array<vec4<f32>, AQ>, // A[m0+4mq+i, r] for i < 4
-  word: u32,               // 8 NF4 codes
-  qc: u32,                 // dq: the 8-bit absmax code; else unused
-  am: f32,                 // absmax (dq: nested absmax)
+  word: array<u32, WQ>,    // 8 NF4 codes
+  qc: array<u32, WQ>,      // dq: the 8-bit absmax code; else unused
+  am: array<f32, WQ>,      // absmax (dq: nested absmax)
+  sc: array<f32, WQ>,      // decoded block scale of the word (set by store_stage)
+  fresh: array<bool, WQ>,  // am/qc reloaded: store_stage decodes sc again
 }
+var<private> st: Stage;
 
-fn load_stage(t: u32, m0: u32, c0: u32, r0: u32, rend: u32) -> Stage {
-  var s: Stage;
+fn load_stage(t: u32, m0: u32, c0: u32, r0: u32, rend: u32, first: bool) {
   for (var q = 0u; q < AQ; q++) {
     let i = t + 256u * q;
     let kk = i % BK;
@@ -73,67 +87,79 @@ fn load_stage(t: u32, m0: u32, c0: u32, r0: u32, rend: u32) -> Stage {
       if (m + 2u < p.M) { v.z = A[(m + 2u) * p.lda + base]; }
       if (m + 3u < p.M) { v.w = A[(m + 3u) * p.lda + base]; }
     }
-    s.a[q] = v;
+    st.a[q] = v;
   }
-  s.word = 0u;
-  s.qc = 0u;
-  s.am = 0.0;
-  if (t < WN) {
+  for (var q = 0u; q < WQ; q++) {
+    let w = t + 256u * q;
+    st.word[q] = 0u;
     var n: u32;
     var k: u32;
     var ok: bool;
     if (BWD) {
-      n = r0 + t / 16u;
-      k = c0 + 8u * (t % 16u);
-      ok = n < rend && k < p.wk;
+      n = r0 + w / WR;
+      k = c0 + 8u * (w % WR);
+      ok = w < WN && n < rend && k < p.wk;
     } else {
-      n = c0 + t % 128u;
-      k = r0 + 8u * (t / 128u);
-      ok = n < p.wrows && k < rend;
+      n = c0 + w % BN;
+      k = r0 + 8u * (w / BN);
+      ok = w < WN && n < p.wrows && k < rend;
     }
     if (ok) {
       let e = n * p.wk + k;
-      s.word = packed[e >> 3u];
-      let b = (p.ebase + e) >> 6u;
-      if (p.wflags != 0u) {
-        s.qc = (qcodes[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
-        s.am = absmax[b >> 8u];
-      } else {
-        s.am = absmax[b];
+      st.word[q] = packed[e >> 3u];
+      let g = p.ebase + e;
+      // RS: the previous step's word of this invocation was g - BK, same block unless g % 64 < BK
+      if (!RS || BWD || first || (g & 63u) < BK) {
+        let b = g >> 6u;
+        st.fresh[q] = true;
+        if (p.wflags != 0u) {
+          st.qc[q] = (qcodes[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
+          st.am[q] = absmax[b >> 8u];
+        } else {
+          st.am[q] = absmax[b];
+        }
       }
     }
   }
-  return s;
 }
 
-fn store_stage(t: u32, s: Stage, buf: u32) {
-  let base = buf * TILE;
+fn store_stage(t: u32, buf: u32) {
+  let rb = buf * BK;
   for (var q = 0u; q < AQ; q++) {
     let i = t + 256u * q;
-    As[base + (i % BK) * S4 + i / BK] = s.a[q];
+    As[rb + i % BK][i / BK] = st.a[q];
   }
-  if (t < WN) {
-    var sc = s.am;
-    if (p.wflags != 0u) { sc = qmeta[s.qc] * s.am + qmeta[256]; }
-    let w = s.word;
+  for (var q = 0u; q < WQ; q++) {
+    let w = t + 256u * q;
+    if (w >= WN) { continue; }
+    if (st.fresh[q]) {
+      var s = st.am[q];
+      if (p.wflags != 0u) { s = qmeta[st.qc[q]] * s + qmeta[256]; }
+      st.sc[q] = s;
+      st.fresh[q] = false;
+    }
+    let sc = st.sc[q];
+    let wd = st.word[q];
     var v: array<f32, 8>;
-    v[0] = lut[(w >> 4u) & 15u] * sc;
-    v[1] = lut[w & 15u] * sc;
-    v[2] = lut[(w >> 12u) & 15u] * sc;
-    v[3] = lut[(w >> 8u) & 15u] * sc;
-    v[4] = lut[(w >> 20u) & 15u] * sc;
-    v[5] = lut[(w >> 16u) & 15u] * sc;
-    v[6] = lut[(w >> 28u) & 15u] * sc;
-    v[7] = lut[(w >> 24u) & 15u] * sc;
+    v[0] = lut[(wd >> 4u) & 15u] * sc;
+    v[1] = lut[wd & 15u] * sc;
+    v[2] = lut[(wd >> 12u) & 15u] * sc;
+    v[3] = lut[(wd >> 8u) & 15u] * sc;
+    v[4] = lut[(wd >> 20u) & 15u] * sc;
+    v[5] = lut[(wd >> 16u) & 15u] * sc;
+    v[6] = lut[(wd >> 28u) & 15u] * sc;
+    v[7] = lut[(wd >> 24u) & 15u] * sc;
     if (BWD) {
-      let d = base + (t / 16u) * S4 + 2u * (t % 16u);
-      Bs[d] = vec4<f32>(v[0], v[1], v[2], v[3]);
-      Bs[d + 1u] = vec4<f32>(v[4], v[5], v[6], v[7]);
+      let r = rb + w / WR;
+      let d = 2u * (w % WR);
+      Bs[r][d] = vec4<f32>(v[0], v[1], v[2], v[3]);
+      Bs[r][d + 1u] = vec4<f32>(v[4], v[5], v[6], v[7]);
     } else {
-      let cc = t % 128u;
-      let d = base + 8u * (t / 128u) * S4 + cc / 4u;
+      let cc = w % BN;
+      let r = rb + 8u * (w / BN);
+      let d = cc / 4u;
       let j = cc % 4u;
-      for (var r = 0u; r < 8u; r++) { Bs[d + r * S4][j] = v[r]; }
+      for (var i = 0u; i < 8u; i++) { Bs[r + i][d][j] = v[i]; }
     }
   }
 }
@@ -157,40 +183,41 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
   let tx = lid.x;
   let ty = lid.y;
   let m0 = wid.y * 128u;
-  let c0 = wid.x * 128u;
+  let c0 = wid.x * BN;
   let rbeg = wid.z * p.rsplit;
   let rend = min(p.R, rbeg + p.rsplit);
   var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0); var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
   var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0); var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0);
   var c40 = vec4<f32>(0.0); var c41 = vec4<f32>(0.0); var c50 = vec4<f32>(0.0); var c51 = vec4<f32>(0.0);
   var c60 = vec4<f32>(0.0); var c61 = vec4<f32>(0.0); var c70 = vec4<f32>(0.0); var c71 = vec4<f32>(0.0);
-  var st = load_stage(t, m0, c0, rbeg, rend);
-  store_stage(t, st, 0u);
+  load_stage(t, m0, c0, rbeg, rend, true);
+  store_stage(t, 0u);
   workgroupBarrier();
   var buf = 0u;
   for (var r0 = rbeg; r0 < rend; r0 += BK) {
     let more = r0 + BK < rend;
-    if (more) { st = load_stage(t, m0, c0, r0 + BK, rend); }
-    let base = buf * TILE;
+    if (more) { load_stage(t, m0, c0, r0 + BK, rend, false); }
+    let row0 = select(buf * BK, 0u, NBUF == 1u); // single buffer: a constant row base
     for (var rr = 0u; rr < BK; rr++) {
-      let o = base + rr * S4;
-      let a0 = As[o + ty];
-      let a1 = As[o + 16u + ty];
-      let b0 = Bs[o + tx];
-      let b1 = Bs[o + 16u + tx];
-      c00 = fma(vec4<f32>(a0.x), b0, c00); c01 = fma(vec4<f32>(a0.x), b1, c01);
-      c10 = fma(vec4<f32>(a0.y), b0, c10); c11 = fma(vec4<f32>(a0.y), b1, c11);
-      c20 = fma(vec4<f32>(a0.z), b0, c20); c21 = fma(vec4<f32>(a0.z), b1, c21);
-      c30 = fma(vec4<f32>(a0.w), b0, c30); c31 = fma(vec4<f32>(a0.w), b1, c31);
-      c40 = fma(vec4<f32>(a1.x), b0, c40); c41 = fma(vec4<f32>(a1.x), b1, c41);
-      c50 = fma(vec4<f32>(a1.y), b0, c50); c51 = fma(vec4<f32>(a1.y), b1, c51);
-      c60 = fma(vec4<f32>(a1.z), b0, c60); c61 = fma(vec4<f32>(a1.z), b1, c61);
-      c70 = fma(vec4<f32>(a1.w), b0, c70); c71 = fma(vec4<f32>(a1.w), b1, c71);
+      let a0 = As[row0 + rr][ty];
+      let a1 = As[row0 + rr][16u + ty];
+      let b0 = Bs[row0 + rr][tx];
+      c00 = fma(vec4<f32>(a0.x), b0, c00); c10 = fma(vec4<f32>(a0.y), b0, c10);
+      c20 = fma(vec4<f32>(a0.z), b0, c20); c30 = fma(vec4<f32>(a0.w), b0, c30);
+      c40 = fma(vec4<f32>(a1.x), b0, c40); c50 = fma(vec4<f32>(a1.y), b0, c50);
+      c60 = fma(vec4<f32>(a1.z), b0, c60); c70 = fma(vec4<f32>(a1.w), b0, c70);
+      if (BN == 128u) {
+        let b1 = Bs[row0 + rr][16u + tx];
+        c01 = fma(vec4<f32>(a0.x), b1, c01); c11 = fma(vec4<f32>(a0.y), b1, c11);
+        c21 = fma(vec4<f32>(a0.z), b1, c21); c31 = fma(vec4<f32>(a0.w), b1, c31);
+        c41 = fma(vec4<f32>(a1.x), b1, c41); c51 = fma(vec4<f32>(a1.y), b1, c51);
+        c61 = fma(vec4<f32>(a1.z), b1, c61); c71 = fma(vec4<f32>(a1.w), b1, c71);
+      }
     }
     if (NBUF == 1u) { workgroupBarrier(); }
     if (more) {
       buf = (buf + 1u) % NBUF;
-      store_stage(t, st, buf);
+      store_stage(t, buf);
     }
     workgroupBarrier();
   }
@@ -198,13 +225,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
   let ma = m0 + 4u * ty;
   let mb = m0 + 64u + 4u * ty;
   let ca = c0 + 4u * tx;
-  let cb = c0 + 64u + 4u * tx;
-  put(ma, ca, c00, ob); put(ma, cb, c01, ob);
-  put(ma + 1u, ca, c10, ob); put(ma + 1u, cb, c11, ob);
-  put(ma + 2u, ca, c20, ob); put(ma + 2u, cb, c21, ob);
-  put(ma + 3u, ca, c30, ob); put(ma + 3u, cb, c31, ob);
-  put(mb, ca, c40, ob); put(mb, cb, c41, ob);
-  put(mb + 1u, ca, c50, ob); put(mb + 1u, cb, c51, ob);
-  put(mb + 2u, ca, c60, ob); put(mb + 2u, cb, c61, ob);
-  put(mb + 3u, ca, c70, ob); put(mb + 3u, cb, c71, ob);
+  put(ma, ca, c00, ob); put(ma + 1u, ca, c10, ob); put(ma + 2u, ca, c20, ob); put(ma + 3u, ca, c30, ob);
+  put(mb, ca, c40, ob); put(mb + 1u, ca, c50, ob); put(mb + 2u, ca, c60, ob); put(mb + 3u, ca, c70, ob);
+  if (BN == 128u) {
+    let cb = c0 + 64u + 4u * tx;
+    put(ma, cb, c01, ob); put(ma + 1u, cb, c11, ob); put(ma + 2u, cb, c21, ob); put(ma + 3u, cb, c31, ob);
+    put(mb, cb, c41, ob); put(mb + 1u, cb, c51, ob); put(mb + 2u, cb, c61, ob); put(mb + 3u, cb, c71, ob);
+  }
 }

@@ -1,7 +1,7 @@
 // The f32 tiled NF4 GEMM v2 (shaders/nf4_gemm_v2.wgsl; no tensor cores, no f16, no subgroups),
 // used by nf4Matmul / nf4MatmulBackward (nf4.matmul.ts) when K % 8 == 0 and no old `tile` is asked:
 //   O [M, NO] (+)= A [M, R] · B [R, NO]  (forward: y = x·Wᵀ, NO = N, R = K; backward: dx = dy·W,
-//   NO = K, R = N), 128×128 output tiles, BK-deep steps, optional split-K (partials [S, M, NO] in a
+//   NO = K, R = N), 128×BN output tiles (BN 128 or 64), BK-deep steps, optional split-K (partials [S, M, NO] in a
 //   per-device scratch, summed in split order by nf4_mma_reduce.wgsl: deterministic).
 // The tile depth BK comes from the device's workgroup-memory limit (NBUF = 2 only on request).
 
@@ -16,7 +16,8 @@ import { bindingLimit } from './nf4.chunks';
 import { scratchTensor } from '../core/scratch';
 
 export type GemmKernel = 'v1' | 'v2';
-export interface GemmConfig { bk: 8 | 16; nbuf: 1 | 2 }
+/** Tile depth, workgroup buffers, tile width (default 128), forward block scales reused across steps (RS). */
+export interface GemmConfig { bk: 8 | 16 | 32; nbuf: 1 | 2; bn?: 64 | 128; rs?: boolean }
 
 /**
  * Settings of the f32 GEMM: `kernel` 'v2' (default) or 'v1' (nf4_gemm_core.wgsl, the old kernel);
@@ -27,30 +28,38 @@ export interface GemmConfig { bk: 8 | 16; nbuf: 1 | 2 }
 export const gemmSettings: { kernel: GemmKernel; config?: GemmConfig; split?: number; wave: number; minDepth: number; maxSplit: number } =
   { kernel: 'v2', wave: 264, minDepth: 512, maxSplit: 16 };
 
-const TILE = 128;
+const TILE_M = 128;
+const tileN = (c: GemmConfig) => c.bn ?? 128;
 
-/** Workgroup bytes of a configuration: two tiles of NBUF·BK·33 vec4 plus the 16-entry table. */
+/** Workgroup bytes of a configuration: NBUF × (A tile BK·33 vec4 + W tile BK·(BN/4+1) vec4) plus the 16-entry table. */
 export function gemmBytes(c: GemmConfig): number {
-  return 2 * c.nbuf * c.bk * 33 * 16 + 64;
+  return c.nbuf * c.bk * (33 + tileN(c) / 4 + 1) * 16 + 64;
 }
 
 /**
  * BK = 16 single-buffered (17 KiB) where it fits, else BK = 8 (8.3 KiB: Chrome's 16 KiB minimum).
  * H200 run 13: BK=16 NBUF=1 fastest on all 16 shapes (53–68 % of the f32 peak); BK=8 NBUF=2
- * 6–17 % slower, BK=16 NBUF=2 (33 KiB) 20–35 % slower — double buffering is only a `config` option.
+ * 6–17 % slower, BK=16 NBUF=2 (33 KiB) 20–35 % slower — double buffering is only a `config` option;
+ * run 16: BK=32 20–25 % slower (registers). With `shape`, also the tile width and RS (forward).
  */
-export function pickGemmConfig(gpu: Gpu): GemmConfig {
+export function pickGemmConfig(gpu: Gpu, shape?: { M: number; NO: number; bwd: boolean }): GemmConfig {
   if (gemmSettings.config) return gemmSettings.config;
   const limit = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
+  let base: GemmConfig = { bk: 8, nbuf: 1 };
   for (const c of [{ bk: 16, nbuf: 1 }, { bk: 8, nbuf: 2 }, { bk: 8, nbuf: 1 }] as GemmConfig[])
-    if (gemmBytes(c) <= limit) return c;
-  return { bk: 8, nbuf: 1 };
+    if (gemmBytes(c) <= limit) { base = c; break; }
+  if (!shape) return base;
+  // H200 runs 16a/b: 128×64 tiles win where 128×128 tiles are fewer than a wave (k/v at 512 tokens
+  // +7–9 %, q/down forward +3–6 %; gate/up dX at 512 −2.6 %) and lose 5–19 % on larger grids;
+  // RS +1–2.5 % on every forward (bench/NOTES.md v16).
+  const small = Math.ceil(shape.M / TILE_M) * Math.ceil(shape.NO / 128) < gemmSettings.wave;
+  return { ...base, bn: small ? 64 : 128, rs: !shape.bwd };
 }
 
-/** Split-K factor for O [M, NO] over R (1 = none). */
-export function pickGemmSplit(M: number, NO: number, R: number): number {
+/** Split-K factor for O [M, NO] over R (1 = none) with tiles 128 × `bn`. */
+export function pickGemmSplit(M: number, NO: number, R: number, bn = 128): number {
   if (gemmSettings.split !== undefined) return gemmSettings.split;
-  const tiles = Math.ceil(M / TILE) * Math.ceil(NO / TILE);
+  const tiles = Math.ceil(M / TILE_M) * Math.ceil(NO / bn);
   if (tiles >= gemmSettings.wave) return 1;
   let split = 1, cost = Math.ceil(tiles / gemmSettings.wave);
   for (let s = 2; s <= gemmSettings.maxSplit && R / s >= gemmSettings.minDepth; s *= 2) {
@@ -62,9 +71,9 @@ export function pickGemmSplit(M: number, NO: number, R: number): number {
 
 const sources = new Map<string, string>();
 function source(c: GemmConfig): string {
-  const key = `${c.bk}/${c.nbuf}`;
+  const key = `${c.bk}/${c.nbuf}/${tileN(c)}/${!!c.rs}`;
   let s = sources.get(key);
-  if (!s) sources.set(key, (s = `const BK = ${c.bk}u; const NBUF = ${c.nbuf}u; const WB = 3u;\n` + commonCode + v2Code));
+  if (!s) sources.set(key, (s = `const BK = ${c.bk}u; const NBUF = ${c.nbuf}u; const BN = ${tileN(c)}u; const RS = ${!!c.rs}; const WB = 3u;\n` + commonCode + v2Code));
   return s;
 }
 
@@ -79,15 +88,15 @@ export interface GemmCall {
 
 export function nf4GemmV2(gpu: Gpu, g: GemmCall): void {
   check(g.wk % 8 === 0, 'nf4GemmV2', `K must be a multiple of 8, got ${g.wk}`);
-  const cfg = pickGemmConfig(gpu);
-  const split = pickGemmSplit(g.M, g.NO, g.R);
+  const cfg = pickGemmConfig(gpu, { M: g.M, NO: g.NO, bwd: g.bwd });
+  const split = pickGemmSplit(g.M, g.NO, g.R, tileN(cfg));
   check(Number.isInteger(split) && split >= 1, 'nf4GemmV2', `split must be a positive integer, got ${split}`);
   let rsplit = Math.ceil(Math.ceil(g.R / split) / cfg.bk) * cfg.bk;
   let S = Math.ceil(g.R / rsplit);
   const maxS = Math.floor(bindingLimit(gpu) / (4 * g.M * g.NO));
   if (S > maxS) { S = Math.max(1, maxS); rsplit = Math.ceil(Math.ceil(g.R / S) / cfg.bk) * cfg.bk; S = Math.ceil(g.R / rsplit); }
   const code = source(cfg);
-  const grid: [number, number, number] = [Math.ceil(g.NO / TILE), Math.ceil(g.M / TILE), S];
+  const grid: [number, number, number] = [Math.ceil(g.NO / tileN(cfg)), Math.ceil(g.M / TILE_M), S];
   const tail = [g.wk, g.wrows, g.ebase, g.wflags];
   const weight = g.weight;
   if (S === 1) {

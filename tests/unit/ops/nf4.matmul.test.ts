@@ -80,7 +80,13 @@ describe.each([
 // The v2 GEMM (nf4_gemm_v2.wgsl, taken when K % 8 == 0 and no tile is given) in every tile
 // configuration and with split-K, odd M/N (and odd N = backward reduction), accumulate, double-quant.
 const V2_SHAPES: [number, number, number][] = [[5, 7, 8], [130, 129, 136], [67, 200, 64], [129, 33, 264], [3, 1, 16]];
-const V2_CONFIGS: GemmConfig[] = [{ bk: 16, nbuf: 1 }, { bk: 8, nbuf: 2 }, { bk: 8, nbuf: 1 }, { bk: 16, nbuf: 2 }]; // 16/2 needs > 32 KiB: skipped on lavapipe
+// BN = 64 tiles and RS (forward block scales reused across steps) too; K = 136 and 264 put 64-blocks
+// across W rows, split 3 starts splits inside a block. 16/2 and 32/1/128 need > 32 KiB: skipped on lavapipe.
+const V2_CONFIGS: GemmConfig[] = [
+  { bk: 16, nbuf: 1 }, { bk: 8, nbuf: 2 }, { bk: 8, nbuf: 1 }, { bk: 16, nbuf: 2 },
+  { bk: 16, nbuf: 1, rs: true }, { bk: 8, nbuf: 2, rs: true }, { bk: 16, nbuf: 1, bn: 64 }, { bk: 32, nbuf: 1, bn: 64 },
+  { bk: 32, nbuf: 1, bn: 64, rs: true }, { bk: 8, nbuf: 1, bn: 64, rs: true }, { bk: 32, nbuf: 1, rs: true },
+];
 
 async function withGemm(s: Partial<typeof gemmSettings>, f: () => Promise<void>) {
   const keep = { ...gemmSettings };
@@ -92,9 +98,9 @@ describe.each([
   ['default features', {}],
   ['no f16, no subgroups', { f16: false, subgroups: false }],
 ] as const)('nf4 GEMM v2 (%s)', (_name, disable) => {
-  it.each(V2_CONFIGS.map((c) => [c.bk, c.nbuf]))('matches the reference with BK=%i NBUF=%i', async (bk, nbuf) => {
+  it.each(V2_CONFIGS.map((c) => [JSON.stringify(c), c] as const))('matches the reference with %s', async (_n, config) => {
     const gpu = await testGpu(disable);
-    const config = { bk, nbuf } as GemmConfig;
+    const { bk } = config;
     if (gemmBytes(config) > (gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384)) return;
     for (const split of [1, 3]) {
       await withGemm({ config, split, kernel: 'v2' }, async () => {
@@ -107,12 +113,12 @@ describe.each([
             nf4Matmul(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, gemv: false, mma: false });
             const want = Float64Array.from(y0);
             nf4MatmulRef(want, x, h, M, accumulate);
-            expectClose(await readF32(gpu, y), want, TOL, `v2 forward ${M}x${N}x${K} bk=${bk} nbuf=${nbuf} split=${split} dq=${dq} acc=${accumulate}`);
+            expectClose(await readF32(gpu, y), want, TOL, `v2 forward ${M}x${N}x${K} ${JSON.stringify(config)} split=${split} dq=${dq} acc=${accumulate}`);
             const dx = tensorFrom(gpu, dx0, [M, K]);
             nf4MatmulBackward(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, mma: false });
             const wantDx = Float64Array.from(dx0);
             nf4MatmulBackwardRef(wantDx, dy, h, M, accumulate);
-            expectClose(await readF32(gpu, dx), wantDx, TOL, `v2 backward ${M}x${N}x${K} bk=${bk} nbuf=${nbuf} split=${split} dq=${dq} acc=${accumulate}`);
+            expectClose(await readF32(gpu, dx), wantDx, TOL, `v2 backward ${M}x${N}x${K} ${JSON.stringify(config)} split=${split} dq=${dq} acc=${accumulate}`);
           }
         }
       });
@@ -136,6 +142,42 @@ describe.each([
     const a = await run({ kernel: 'v2', split: 2 }), b = await run({ kernel: 'v2', split: 2 }), old = await run({ kernel: 'v1' });
     expect(a.every((v, i) => Object.is(v, b[i]))).toBe(true);
     expectClose(a, old, TOL, 'v2 vs v1');
+  });
+});
+
+// Every v2 configuration reduces in increasing r with the same fma chain: the same bits at the
+// same split boundaries (split 1: all; split 2: rsplit rounds to BK, so per BK) (forward and backward, double-quant, K = 200 and 136 put 64-blocks across W rows), also
+// with W bound in row chunks (ebase ≠ 0 for RS).
+describe('nf4 GEMM v2 configurations', () => {
+  it('give bitwise identical results at the same split', async () => {
+    const base = await testGpu({ f16: false, subgroups: false });
+    const chunked = new Gpu(base.device, { ...base.info, limits: { ...base.info.limits, maxStorageBufferBindingSize: 8192 } });
+    for (const [gpu, M, N, K] of [[base, 70, 130, 200], [chunked, 6, 200, 136]] as const) {
+      const { h, x, dy } = setup(M, N, K, true, 5);
+      const w = nf4Upload(gpu, h);
+      for (const split of [1, 2]) {
+        const outs: Float32Array[] = [];
+        const first = new Map<number, Float32Array>();
+        for (const config of V2_CONFIGS) {
+          if (gemmBytes(config) > (gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384)) continue;
+          await withGemm({ config, split, kernel: 'v2' }, async () => {
+            const y = createTensor(gpu, [M, N]);
+            nf4Matmul(gpu, y, tensorFrom(gpu, x, [M, K]), w, { mma: false, gemv: false });
+            const dx = createTensor(gpu, [M, K]);
+            nf4MatmulBackward(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { mma: false });
+            const o = Float32Array.from([...(await readF32(gpu, y)), ...(await readF32(gpu, dx))]);
+            const ref = split === 1 ? outs[0] ?? o : first.get(config.bk) ?? o;
+            if (!first.has(config.bk)) first.set(config.bk, o);
+            expect(o.every((v, i) => v === ref[i]), `${JSON.stringify(config)} split=${split}`).toBe(true);
+            outs.push(o);
+          });
+        }
+        expect(outs.length).toBeGreaterThan(5);
+        const want = new Float64Array(M * N);
+        nf4MatmulRef(want, x, h, M, false);
+        expectClose(outs[0].subarray(0, M * N), want, TOL, `configs split=${split}`);
+      }
+    }
   });
 });
 

@@ -1,15 +1,19 @@
 // One decode token (T = 1) of causal GQA attention over the KV cache, split along the keys
 // (flash-decoding), with the cache append folded in. Letters: H query heads, Hkv kv heads,
 // G = H / Hkv, D head dim (D % 4 == 0), S key splits, len = positions[0] + 1 cache rows.
-// Workgroup (h, s) attends query head h over keys [s·c, min(len, (s+1)·c)), c = ceil(len / S),
-// in blocks of WG keys with an online softmax, and writes its partial (o [D], m, l) to
-// part[(h·S + s)·(D+2)]; attention_decode_reduce.wgsl combines the S partials. The new token's
-// row (j = len - 1) is read from k/v, not from the cache, and written into the cache by the
-// workgroups (h % G == 0, s == 0): no workgroup reads cache row len - 1, so there is no race.
-// len comes from the positions buffer (not a uniform): the dispatch is the same for every
-// token, so a decode step can be recorded once and replayed (Gpu.capture / replay).
-// wg_max / wg_sum (block max and sum of the online softmax) are appended by src/gpu/ops/reduce.ts:
-// subgroup operations, or a tree in workgroup memory without subgroups.
+// Workgroup (g, s) attends the G query heads of kv head g over keys [s·c, min(len, (s+1)·c)),
+// c = ceil(len / S), so each K and V row is read once for all G heads. Per block of WG keys:
+// (1) invocation t scores key b + t for the G heads (its K row's D/4 vec4 loads all in flight:
+// D4 is a constant), (2) block max per head (wg_max) and the probabilities into ps, (3) KG = WG / D4
+// key groups of D4 invocations accumulate p·V (invocation (kg, dv): vec4 dv of keys kg, kg + KG, …,
+// 8 V rows loaded before their FMAs). The KG partial (o, l) are summed in a fixed order at the end
+// and the workgroup writes its G partials (o [D], m, l) to part[(h·S + s)·(D+2)];
+// attention_decode_reduce.wgsl combines the S partials. The new token's row (j = len - 1) is read
+// from k/v, not from the cache, and written into the cache by the workgroups s == 0: no workgroup
+// reads cache row len - 1, so there is no race. len comes from the positions buffer (not a
+// uniform): the dispatch is the same for every token, so a decode step can be recorded once and
+// replayed (Gpu.capture / replay). The wrapper prepends `const WG, G, D4`; wg_max is appended by
+// src/gpu/ops/reduce.ts (subgroup operations, or a tree in workgroup memory without subgroups).
 
 struct Params { H: u32, Hkv: u32, D: u32, S: u32, maxT: u32, scale: f32 }
 
@@ -22,28 +26,29 @@ struct Params { H: u32, Hkv: u32, D: u32, S: u32, maxT: u32, scale: f32 }
 @group(0) @binding(6) var<storage, read> positions: array<i32>;       // [≥1] position of the token
 @group(0) @binding(7) var<uniform> p: Params;
 
-override WG: u32 = 128;  // invocations = keys per block (power of two)
-override DV: u32 = 32;   // max D / 4 held in workgroup memory (wrapper: D ≤ 4·DV)
+const KG: u32 = WG / D4; // key groups of the p·V phase (invocations t ≥ KG·D4 idle there)
+const VU: u32 = 8u;      // V rows loaded per group before their FMAs
+const NEG: f32 = -3.4e38;
 
-var<workgroup> qs: array<vec4<f32>, DV>; // q · scale
-var<workgroup> ps: array<f32, WG>;       // block scores, then probabilities
-var<workgroup> lenw: u32;                // len, read once (workgroupUniformLoad: uniform loop bounds)
+var<workgroup> qs: array<vec4<f32>, G * D4>;        // [G, D4] q · scale
+var<workgroup> ps: array<f32, G * WG>;              // [G, WG] block probabilities
+var<workgroup> osum: array<vec4<f32>, KG * G * D4>; // [KG, G, D4] partial p·V per key group
+var<workgroup> lsum: array<f32, KG * G>;            // [KG, G] partial Σ p per key group
+var<workgroup> lenw: u32;                           // len, read once (uniform loop bounds)
 
 @compute @workgroup_size(WG)
 fn main(ln: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
   let t = ln.lid;
-  let h = wid.x;
+  let g = wid.x;
   let s = wid.y;
-  let g = h / (p.H / p.Hkv);
-  let d4 = p.D / 4u;
   if (t == 0u) { lenw = u32(positions[0]) + 1u; }
   let len = workgroupUniformLoad(&lenw);
   let last = len - 1u;
-  let rowv = p.Hkv * d4;           // vec4 per cache row
-  let kvo = g * d4;                // this kv head's first vec4 in a row
-  for (var i = t; i < d4; i += WG) { qs[i] = q[h * d4 + i] * p.scale; }
-  if (h % (p.H / p.Hkv) == 0u && s == 0u && last < p.maxT) {
-    for (var i = t; i < d4; i += WG) {
+  let rowv = p.Hkv * D4; // vec4 per cache row
+  let kvo = g * D4;      // this kv head's first vec4 in a row
+  for (var i = t; i < G * D4; i += WG) { qs[i] = q[g * G * D4 + i] * p.scale; }
+  if (s == 0u && last < p.maxT) {
+    for (var i = t; i < D4; i += WG) {
       kCache[last * rowv + kvo + i] = k[kvo + i];
       vCache[last * rowv + kvo + i] = v[kvo + i];
     }
@@ -53,53 +58,82 @@ fn main(ln: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
   let c = (len + p.S - 1u) / p.S;
   let j0 = min(len, s * c);
   let j1 = min(len, j0 + c);
-  var m = -3.4e38;
-  var l = 0.0;
-  // o[d] for d = t, t + WG, … < D: at most 4 per invocation (D ≤ 4·WG, checked by the wrapper).
-  var o = vec4<f32>(0.0);
+  let dv = t % D4; // p·V role: vec4 dv of the rows of key group kg
+  let kg = t / D4;
+  var m: array<f32, G>;
+  var l: array<f32, G>;
+  var o: array<vec4<f32>, G>;
+  for (var h = 0u; h < G; h++) { m[h] = NEG; }
   for (var b = j0; b < j1; b += WG) {
+    // (1) scores of key j = b + t for the G heads
     let j = b + t;
-    var sc = -3.4e38;
+    var sc: array<f32, G>;
+    for (var h = 0u; h < G; h++) { sc[h] = NEG; }
     if (j < j1) {
-      var acc = 0.0;
-      for (var i = 0u; i < d4; i++) {
-        var kv: vec4<f32>;
-        if (j == last) { kv = k[kvo + i]; } else { kv = kCache[j * rowv + kvo + i]; }
-        acc += dot(qs[i], kv);
+      for (var h = 0u; h < G; h++) { sc[h] = 0.0; }
+      if (j == last) {
+        for (var i = 0u; i < D4; i++) { let kv = k[kvo + i]; for (var h = 0u; h < G; h++) { sc[h] += dot(qs[h * D4 + i], kv); } }
+      } else {
+        let kb = j * rowv + kvo;
+        for (var i = 0u; i < D4; i++) { let kv = kCache[kb + i]; for (var h = 0u; h < G; h++) { sc[h] += dot(qs[h * D4 + i], kv); } }
       }
-      sc = acc;
     }
-    let mb = max(m, wg_max(sc, ln));
-    var pj = 0.0;
-    if (j < j1) { pj = exp(sc - mb); }
-    ps[t] = pj;
-    let alpha = exp(m - mb);
-    l = l * alpha + wg_sum(pj, ln); // wg_sum's barriers also publish ps
-    m = mb;
-    o *= alpha;
+    // (2) online softmax: block max per head, probabilities, rescale of the running sums
+    for (var h = 0u; h < G; h++) {
+      let mb = max(m[h], wg_max(sc[h], ln));
+      var pj = 0.0;
+      if (j < j1) { pj = exp(sc[h] - mb); }
+      ps[h * WG + t] = pj;
+      let alpha = exp(m[h] - mb);
+      o[h] *= alpha;
+      l[h] *= alpha;
+      m[h] = mb;
+    }
+    workgroupBarrier();
+    // (3) p·V: VU rows of this key group in flight (rows past the block clamped to a valid row, p = 0)
     let nb = min(WG, j1 - b);
-    for (var e = 0u; e < 4u; e++) {
-      let d = t + e * WG;
-      if (d < p.D) {
-        var acc = 0.0;
-        for (var jj = 0u; jj < nb; jj++) {
-          let jr = b + jj;
-          var vv: f32;
-          if (jr == last) { vv = v[kvo + d / 4u][d % 4u]; } else { vv = vCache[jr * rowv + kvo + d / 4u][d % 4u]; }
-          acc = fma(ps[jj], vv, acc);
+    if (kg < KG) {
+      for (var jj0 = kg; jj0 < nb; jj0 += VU * KG) {
+        var vv: array<vec4<f32>, VU>;
+        for (var u = 0u; u < VU; u++) {
+          let jr = min(b + jj0 + u * KG, j1 - 1u);
+          vv[u] = select(vCache[jr * rowv + kvo + dv], v[kvo + dv], jr == last);
         }
-        o[e] += acc;
+        for (var u = 0u; u < VU; u++) {
+          let jj = jj0 + u * KG;
+          for (var h = 0u; h < G; h++) {
+            let pp = select(0.0, ps[h * WG + min(jj, WG - 1u)], jj < nb);
+            o[h] = fma(vec4<f32>(pp), vv[u], o[h]);
+            l[h] += pp;
+          }
+        }
       }
     }
     workgroupBarrier(); // ps is rewritten by the next block
   }
-  let base = (h * p.S + s) * (p.D + 2u);
-  for (var e = 0u; e < 4u; e++) {
-    let d = t + e * WG;
-    if (d < p.D) { part[base + d] = o[e]; }
+  // the KG key groups' partials, summed in key-group order
+  if (kg < KG) {
+    for (var h = 0u; h < G; h++) {
+      osum[(kg * G + h) * D4 + dv] = o[h];
+      if (dv == 0u) { lsum[kg * G + h] = l[h]; }
+    }
   }
-  if (t == 0u) {
-    part[base + p.D] = m;
-    part[base + p.D + 1u] = l;
+  workgroupBarrier();
+  for (var i = t; i < G * D4; i += WG) {
+    let h = i / D4;
+    var acc = vec4<f32>(0.0);
+    for (var kk = 0u; kk < KG; kk++) { acc += osum[(kk * G + h) * D4 + i % D4]; }
+    let base = ((g * G + h) * p.S + s) * (p.D + 2u) + 4u * (i % D4);
+    part[base] = acc.x;
+    part[base + 1u] = acc.y;
+    part[base + 2u] = acc.z;
+    part[base + 3u] = acc.w;
+  }
+  if (t < G) {
+    var ls = 0.0;
+    for (var kk = 0u; kk < KG; kk++) { ls += lsum[kk * G + t]; }
+    let base = ((g * G + t) * p.S + s) * (p.D + 2u);
+    part[base + p.D] = m[t];
+    part[base + p.D + 1u] = ls;
   }
 }

@@ -12,10 +12,23 @@ import mainBody from '../../../shaders/attention_decode.wgsl';
 import reduceCode from '../../../shaders/attention_decode_reduce.wgsl';
 import type { AttnShape } from './attention';
 import { checkBindable, checkDistinct, checkTensor } from './guards';
-import { reduceVariant, reduceVariants } from './reduce';
+import { reduceVariant, reduceVariants, type ReduceVariants } from './reduce';
 
 const WG = 128;
-const mainCodes = reduceVariants(mainBody); // block max / sum with subgroups / through workgroup memory
+// per (G, D/4): the kernel with its constants, block max with subgroups / through workgroup memory
+const mainCodes = new Map<string, ReduceVariants>();
+function mainCode(gpu: Gpu, G: number, D4: number): string {
+  const key = `${G},${D4}`;
+  let v = mainCodes.get(key);
+  if (!v) mainCodes.set(key, (v = reduceVariants(`const WG: u32 = ${WG}u;\nconst G: u32 = ${G}u;\nconst D4: u32 = ${D4}u;\n${mainBody}`)));
+  return reduceVariant(gpu, v);
+}
+
+/** Workgroup memory of the main kernel (qs, ps, osum, lsum; + the reduction slots, ≤ WG·3 bytes). */
+function workgroupBytes(G: number, D4: number): number {
+  const KG = Math.floor(WG / D4);
+  return 16 * G * D4 + 4 * G * WG + 16 * KG * G * D4 + 4 * KG * G + 3 * WG + 16;
+}
 
 /**
  * Key splits per head: ~16 keys per split at the full context (H200 run: 64 keys per split took
@@ -25,9 +38,14 @@ export function decodeSplits(maxT: number): number {
   return Math.max(1, Math.min(32, Math.ceil(maxT / 16)));
 }
 
-/** Whether attentionDecodeStep handles this head shape (else callers use kvCacheWrite + attentionDecode). */
+/**
+ * Whether attentionDecodeStep handles this head shape (else callers use kvCacheWrite +
+ * attentionDecode): D % 4 == 0, D ≤ 4·WG, H % Hkv == 0, and the G = H / Hkv heads' workgroup
+ * memory within WebGPU's guaranteed 16 KiB (Llama-3.1-8B, G = 4, D = 128: 12.5 KiB).
+ */
 export function decodeStepSupported(shape: AttnShape): boolean {
-  return shape.headDim % 4 === 0 && shape.headDim <= 4 * WG && shape.nHeads % shape.nKvHeads === 0;
+  const { nHeads: H, nKvHeads: Hkv, headDim: D } = shape;
+  return D % 4 === 0 && D <= 4 * WG && H % Hkv === 0 && workgroupBytes(H / Hkv, D / 4) <= 16384;
 }
 
 /** Scratch of the split partials, [H, S, D+2] f32 (allocated once with the KV cache; S = its shape[1]). */
@@ -45,7 +63,7 @@ export function attentionDecodeStep(
 ): void {
   const op = 'attentionDecodeStep';
   const { nHeads: H, nKvHeads: Hkv, headDim: D } = shape;
-  check(decodeStepSupported(shape), op, `head shape H=${H} Hkv=${Hkv} D=${D} unsupported (needs D % 4 == 0, D ≤ ${4 * WG}, H % Hkv == 0)`);
+  check(decodeStepSupported(shape), op, `head shape H=${H} Hkv=${Hkv} D=${D} unsupported (needs D % 4 == 0, D ≤ ${4 * WG}, H % Hkv == 0, (H / Hkv)·D small enough for 16 KiB of workgroup memory)`);
   check(kCache.shape.length === 2 && kCache.shape[1] === Hkv * D, op, `kCache must be [maxT, ${Hkv * D}], got [${kCache.shape}]`);
   const maxT = kCache.shape[0];
   check(part.shape.length === 3 && part.shape[0] === H && part.shape[2] === D + 2 && part.shape[1] >= 1, op,
@@ -62,7 +80,7 @@ export function attentionDecodeStep(
     checkDistinct(op, a, b, what);
   checkBindable(gpu, op, kCache, vCache, part);
   const u = gpu.uniform(packUniform([H, Hkv, D, S, maxT, { f: 1 / Math.sqrt(D) }]));
-  gpu.dispatch({ code: reduceVariant(gpu, mainCodes), constants: { WG, DV: Math.max(1, D / 4) } },
-    [part.buffer, kCache.buffer, vCache.buffer, q.buffer, k.buffer, v.buffer, positions.buffer, u], [H, S]);
+  gpu.dispatch({ code: mainCode(gpu, H / Hkv, D / 4) },
+    [part.buffer, kCache.buffer, vCache.buffer, q.buffer, k.buffer, v.buffer, positions.buffer, u], [Hkv, S]);
   gpu.dispatch({ code: reduceCode, constants: { WG } }, [out.buffer, part.buffer, u], [H]);
 }

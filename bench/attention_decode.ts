@@ -23,7 +23,7 @@ const smoke = argv.includes('--smoke');
 const REPS = Number(opt('reps', smoke ? '2' : '200'));
 const H = smoke ? 8 : 32, HKV = smoke ? 2 : 8, D = 128;
 const LENS = smoke ? [40] : [192, 512, 2048, 4096, 8192];
-const SPLITS = smoke ? [4] : [32, 64, 128];
+const SPLITS = smoke ? [4] : [8, 16, 32, 64];
 
 const gpu = await Gpu.create(await nodeGpuApi());
 const rng = new Rng(3);

@@ -7,17 +7,18 @@
 // D4 is a constant), (2) block max per head (wg_max) and the probabilities into ps, (3) KG = WG / D4
 // key groups of D4 invocations accumulate p·V (invocation (kg, dv): vec4 dv of keys kg, kg + KG, …,
 // 8 V rows loaded before their FMAs). The KG partial (o, l) are summed in a fixed order at the end
-// and the workgroup writes its G partials (o [D], m, l) to part[(h·S + s)·(D+2)];
-// attention_decode_reduce.wgsl combines the S partials. The new token's row (j = len - 1) is read
-// from k/v, not from the cache, and written into the cache by the workgroups s == 0: no workgroup
-// reads cache row len - 1, so there is no race. len comes from the positions buffer (not a
-// uniform): the dispatch is the same for every token, so a decode step can be recorded once and
-// replayed (Gpu.capture / replay). The wrapper prepends `const WG, G, D4`; wg_max is appended by
-// src/gpu/ops/reduce.ts (subgroup operations, or a tree in workgroup memory without subgroups).
+// and the workgroup writes its G partials: o [D] at part[(h·S + s)·D], (m, l) at
+// part[H·S·D + 2·(h·S + s)]; attention_decode_reduce.wgsl combines the S partials. The new
+// token's row (j = len - 1) is read from k/v, not from the cache, and written into the cache by
+// the workgroups s == 0: no workgroup reads cache row len - 1, so there is no race. len comes
+// from the positions buffer (not a uniform): the dispatch is the same for every token, so a
+// decode step can be recorded once and replayed (Gpu.capture / replay). The wrapper prepends
+// `const WG, G, D4`; wg_max is appended by src/gpu/ops/reduce.ts (subgroup operations, or a tree
+// in workgroup memory without subgroups).
 
 struct Params { H: u32, Hkv: u32, D: u32, S: u32, maxT: u32, scale: f32 }
 
-@group(0) @binding(0) var<storage, read_write> part: array<f32>;      // [H, S, D+2]
+@group(0) @binding(0) var<storage, read_write> part: array<f32>;      // [H·S·D] o, then [H·S, 2] (m, l)
 @group(0) @binding(1) var<storage, read_write> kCache: array<vec4<f32>>; // [maxT, Hkv·D/4]
 @group(0) @binding(2) var<storage, read_write> vCache: array<vec4<f32>>; // [maxT, Hkv·D/4]
 @group(0) @binding(3) var<storage, read> q: array<vec4<f32>>;         // [1, H·D/4] (after RoPE)
@@ -123,7 +124,7 @@ fn main(ln: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
     let h = i / D4;
     var acc = vec4<f32>(0.0);
     for (var kk = 0u; kk < KG; kk++) { acc += osum[(kk * G + h) * D4 + i % D4]; }
-    let base = ((g * G + h) * p.S + s) * (p.D + 2u) + 4u * (i % D4);
+    let base = ((g * G + h) * p.S + s) * p.D + 4u * (i % D4);
     part[base] = acc.x;
     part[base + 1u] = acc.y;
     part[base + 2u] = acc.z;
@@ -132,8 +133,8 @@ fn main(ln: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
   if (t < G) {
     var ls = 0.0;
     for (var kk = 0u; kk < KG; kk++) { ls += lsum[kk * G + t]; }
-    let base = ((g * G + t) * p.S + s) * (p.D + 2u);
-    part[base + p.D] = m[t];
-    part[base + p.D + 1u] = ls;
+    let base = p.H * p.S * p.D + 2u * ((g * G + t) * p.S + s);
+    part[base] = m[t];
+    part[base + 1u] = ls;
   }
 }

@@ -48,7 +48,10 @@ export function decodeStepSupported(shape: AttnShape): boolean {
   return D % 4 === 0 && D <= 4 * WG && H % Hkv === 0 && workgroupBytes(H / Hkv, D / 4) <= 16384;
 }
 
-/** Scratch of the split partials, [H, S, D+2] f32 (allocated once with the KV cache; S = its shape[1]). */
+/**
+ * Scratch of the split partials, [H, S, D+2] f32 (allocated once with the KV cache; S = its
+ * shape[1] ≤ 256): o [H·S·D] first, then (m, l) [H·S, 2] (attention_decode.wgsl).
+ */
 export function allocDecodePartials(gpu: Gpu, shape: AttnShape, maxT: number, splits = decodeSplits(maxT)): Tensor {
   return createTensor(gpu, [shape.nHeads, splits, shape.headDim + 2], 'f32', 'kv.decodePart');
 }
@@ -69,6 +72,7 @@ export function attentionDecodeStep(
   check(part.shape.length === 3 && part.shape[0] === H && part.shape[2] === D + 2 && part.shape[1] >= 1, op,
     `part must be [${H}, S, ${D + 2}], got [${part.shape}]`);
   const S = part.shape[1];
+  check(S <= 256, op, `at most 256 key splits (part has ${S})`);
   checkTensor(op, 'vCache', vCache, maxT * Hkv * D);
   checkTensor(op, 'q', q, H * D);
   checkTensor(op, 'out', out, H * D);
@@ -82,5 +86,5 @@ export function attentionDecodeStep(
   const u = gpu.uniform(packUniform([H, Hkv, D, S, maxT, { f: 1 / Math.sqrt(D) }]));
   gpu.dispatch({ code: mainCode(gpu, H / Hkv, D / 4) },
     [part.buffer, kCache.buffer, vCache.buffer, q.buffer, k.buffer, v.buffer, positions.buffer, u], [Hkv, S]);
-  gpu.dispatch({ code: reduceCode, constants: { WG } }, [out.buffer, part.buffer, u], [H]);
+  gpu.dispatch({ code: reduceCode, constants: { WG: 256 } }, [out.buffer, part.buffer, u], [H]);
 }

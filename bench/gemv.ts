@@ -76,17 +76,18 @@ async function with_<T>(s: Setting, f: () => Promise<T>): Promise<T> {
   try { return await f(); } finally { Object.assign(gemvSettings, keep); }
 }
 const old = (M: number, N: number): Setting => ({ kernel: M >= 2 && N < 4096 ? 'v1' : 'v2' }); // the automatic choice before v3
-// run 19: where the decode time goes — the default plan against three probes (wrong results):
-// 'bytes' (codes and scales only), 'lut' (table decode, no x), 'alu' (x read, nibble decoded by
-// two integer ops, no table); `--no-robustness` runs them on a device with Dawn's
-// disable_robustness toggle (no index clamps: not available in browsers, a measurement only).
+// run 22: many rows per slot in the word layout (x loads shared by R = 8–16 rows; a slot of P =
+// 128–256 lanes covers a whole K = 4096 row per unit step, i.e. each lane owns fixed columns).
 const ALL_PLANS: Partial<GemvV3Plan>[] = [
-  {}, { probe: 'bytes' }, { probe: 'lut' }, { probe: 'alu' },
-  { pipe: true, lanes: 32, rows: 4, unroll: 1 }, { pipe: true, lanes: 32, rows: 4, unroll: 1, probe: 'lut' }, { pipe: true, lanes: 32, rows: 4, unroll: 1, probe: 'alu' },
+  {},
+  { vec: 1, lanes: 256, rows: 16, unroll: 1 }, { vec: 1, lanes: 256, rows: 8, unroll: 2 }, { vec: 1, lanes: 256, rows: 8, unroll: 1, pipe: true },
+  { vec: 2, lanes: 256, rows: 8, unroll: 1 }, { vec: 1, lanes: 128, rows: 8, unroll: 2 }, { vec: 1, lanes: 128, rows: 16, unroll: 1 },
+  { vec: 2, lanes: 128, rows: 8, unroll: 1 }, { vec: 1, lanes: 64, rows: 8, unroll: 2 },
+  { vec: 1, lanes: 256, rows: 16, unroll: 1, probe: 'lut' }, { vec: 1, lanes: 256, rows: 16, unroll: 1, probe: 'bytes' },
 ];
 const PLANS = smoke ? ALL_PLANS.slice(0, 3) : ALL_PLANS;
 const planName = (M: number, N: number, K: number, p: Partial<GemvV3Plan>) => {
-  const q = gemvV3Plan(M, N, p, K);
+  const q = gemvV3Plan(M, N, p);
   return `${q.vec ? `words V${q.vec}` : 'blocks'}${q.wg !== 256 ? ` WG${q.wg}` : ''} P${q.lanes} R${q.rows} U${q.unroll}${q.pipe ? ' pipe' : ''}${q.probe ? ` [${q.probe}]` : ''}`;
 };
 

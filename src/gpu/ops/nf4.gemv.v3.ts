@@ -30,16 +30,16 @@ export interface GemvV3Plan {
 }
 
 /**
- * The default v3 plan for M tokens, N rows, K columns (H200 runs 13 and 17, bench/gemv.ts, cold
- * weights): M = 1: block layout, 64 lanes, R = 4, U = 2 (128 lanes, U = 1 at K ≥ 8192; R = 2 below
- * 4096 rows); M ≥ 2: word layout of 1 word, 32 lanes, R = 2, U = 4, pipelined from 4096 rows (run 17:
- * 1.17–1.5× the block layout at M = 4), else block layout, 128 lanes, R = 4; WG 256. R halves while
- * there would be fewer than 64 workgroups (small N).
+ * The default v3 plan for M tokens, N rows, K columns (H200 runs 13, 17 and 22, bench/gemv.ts,
+ * cold weights), WG 256: from 4096 rows, M = 1: word layout of 2 words, 128 lanes, R = 8, U = 1
+ * (run 22: 1.07–1.19× the block layout); M ≥ 2: word layout of 1 word, 32 lanes, R = 2, U = 4,
+ * pipelined (run 17: 1.17–1.5×). Below 4096 rows, block layout: M = 1 64 lanes, R = 2, U = 2;
+ * M ≥ 2 128 lanes, R = 4, U = 1. R halves while there would be fewer than 64 workgroups (small N).
  */
-export function gemvV3Plan(M: number, N: number, o: Partial<GemvV3Plan> = {}, K = 4096): GemvV3Plan {
+export function gemvV3Plan(M: number, N: number, o: Partial<GemvV3Plan> = {}): GemvV3Plan {
   const big = N >= 4096;
   const d = M === 1
-    ? { wg: 256, lanes: big && K >= 8192 ? 128 : 64, rows: big ? 4 : 2, unroll: big && K >= 8192 ? 1 : 2, vec: 0, pipe: false }
+    ? (big ? { wg: 256, lanes: 128, rows: 8, unroll: 1, vec: 2, pipe: false } : { wg: 256, lanes: 64, rows: 2, unroll: 2, vec: 0, pipe: false })
     : big ? { wg: 256, lanes: 32, rows: 2, unroll: 4, vec: 1, pipe: true } : { wg: 256, lanes: 128, rows: 4, unroll: 1, vec: 0, pipe: false };
   const wg = o.wg || d.wg, lanes = o.lanes || d.lanes, unroll = o.unroll || d.unroll;
   let rows = o.rows || d.rows;
@@ -187,7 +187,7 @@ function v3Code(pl: GemvV3Plan, M: number, S: number): string {
  * nf4GemvVec). The reduction passes hold S ≤ 8 partials per invocation (S·WG·4 bytes + 2 KiB table).
  */
 export function nf4GemvV3(gpu: Gpu, bindings: Binding[], M: number, rows: number, K: number, dq: boolean, lora: boolean, o: Partial<GemvV3Plan> = {}): void {
-  const pl = gemvV3Plan(M, rows, o, K);
+  const pl = gemvV3Plan(M, rows, o);
   if (K % 64 !== 0 || pl.wg % pl.lanes !== 0 || pl.lanes % 4 !== 0)
     throw new GpuError('shape', `nf4 GEMV v3: needs K % 64 == 0 and lanes | WG, lanes % 4 == 0 (K=${K}, WG=${pl.wg}, lanes=${pl.lanes})`);
   if (!(pl.vec in PACKED_TYPE)) throw new GpuError('shape', `nf4 GEMV v3: vec must be 0, 1, 2 or 4 (got ${pl.vec})`);

@@ -81,6 +81,7 @@ describe.each([
     ['v3 pipe', { pipe: true }, 4], ['v3 pipe R=2 P=32 U=2', { pipe: true, rows: 2, lanes: 32, unroll: 2 }, 2],
     ['v3 words V=2 pipe R=2 P=32 U=2', { vec: 2, pipe: true, rows: 2, lanes: 32, unroll: 2 }, 2],
     ['v3 words V=1 pipe R=2 P=32 U=4 (M ≥ 2 default from 4096 rows)', { vec: 1, pipe: true, rows: 2, lanes: 32, unroll: 4 }, 4],
+    ['v3 words V=2 R=8 P=128 U=1 (M = 1 default from 4096 rows)', { vec: 2, rows: 8, lanes: 128, unroll: 1 }, 1],
   ] as const)('decode GEMV %s matches', async (_v, plan: Partial<GemvV3Plan>, maxM: number) => {
     const gpu = await testGpu(disable);
     const keep = { ...gemvSettings };
@@ -172,9 +173,9 @@ describe('decode kernel plans', () => {
     }
   });
 
-  it('v3 plans: run 13 choices, R halved for small N, explicit fields kept', () => {
-    expect(gemvV3Plan(1, 4096)).toEqual({ wg: 256, lanes: 64, rows: 4, unroll: 2, vec: 0, pipe: false });
-    expect(gemvV3Plan(1, 4096, {}, 14336)).toEqual({ wg: 256, lanes: 128, rows: 4, unroll: 1, vec: 0, pipe: false });
+  it('v3 plans: runs 13/17/22 choices, R halved for small N, explicit fields kept', () => {
+    expect(gemvV3Plan(1, 4096)).toEqual({ wg: 256, lanes: 128, rows: 8, unroll: 1, vec: 2, pipe: false });
+    expect(gemvV3Plan(1, 1024)).toEqual({ wg: 256, lanes: 64, rows: 2, unroll: 2, vec: 0, pipe: false });
     expect(gemvV3Plan(4, 14336)).toEqual({ wg: 256, lanes: 32, rows: 2, unroll: 4, vec: 1, pipe: true });
     expect(gemvV3Plan(4, 1024)).toEqual({ wg: 256, lanes: 128, rows: 4, unroll: 1, vec: 0, pipe: false });
     expect(gemvV3Plan(1, 1024).rows).toBe(2);

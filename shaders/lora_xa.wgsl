@@ -1,9 +1,10 @@
 // LoRA down-projection for few tokens (decode, T ≤ 4), for up to three modules that read the
 // same input (q/k/v, gate/up) in one dispatch: xa_i [M, r] = x [M, K] · A_iᵀ, A_i [r, K]
 // (lora_A, no dropout). Workgroup (j, i) streams row j of A_i once as vec4 (coalesced, stride
-// WG) against the M rows of x, one scalar accumulator per token, then a fixed-order tree in
-// workgroup memory reduces the M partial sums (deterministic). Modules past NMOD (the
-// dispatch's y size) are never touched: the wrapper binds small dummies there.
+// WG, 4 loads per invocation in flight) against the M rows of x, one accumulator per token, then
+// wg_sum (src/gpu/ops/reduce.ts: subgroup operations, or a tree in workgroup memory) reduces the
+// M partial sums in a fixed order (deterministic). Modules past the dispatch's y size are never
+// touched: the wrapper binds small dummies there.
 
 struct Params {
   M: u32, // tokens, 1..4
@@ -20,9 +21,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read> a1: array<vec4<f32>>;  // [r, K/4] (or dummy)
 @group(0) @binding(7) var<storage, read> a2: array<vec4<f32>>;  // [r, K/4] (or dummy)
 
-override WG: u32 = 256; // power of 2
-
-var<workgroup> red: array<f32, 4u * WG>; // red[m·WG + t]
+override WG: u32 = 256; // power of 2, ≥ 128 (reduce.ts)
 
 fn a_at(i: u32, e: u32) -> vec4<f32> {
   if (i == 0u) { return a0[e]; }
@@ -31,35 +30,34 @@ fn a_at(i: u32, e: u32) -> vec4<f32> {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+fn main(ln: Lane, @builtin(workgroup_id) wid: vec3<u32>) {
+  let t = ln.lid;
   let j = wid.x;
   let i = wid.y;
   let k4 = p.K / 4u;
-  var s0 = 0.0;
-  var s1 = 0.0;
-  var s2 = 0.0;
-  var s3 = 0.0;
-  for (var k = t; k < k4; k += WG) {
-    let w = a_at(i, j * k4 + k);
-    s0 += dot(w, x[k]);
-    if (p.M > 1u) { s1 += dot(w, x[k4 + k]); }
-    if (p.M > 2u) { s2 += dot(w, x[2u * k4 + k]); }
-    if (p.M > 3u) { s3 += dot(w, x[3u * k4 + k]); }
-  }
-  red[t] = s0;
-  red[WG + t] = s1;
-  red[2u * WG + t] = s2;
-  red[3u * WG + t] = s3;
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
-    workgroupBarrier();
-    if (t < h) {
-      for (var m = 0u; m < 4u; m++) { red[m * WG + t] += red[m * WG + t + h]; }
+  let row = j * k4;
+  var s = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  // 4 vec4 of A per invocation loaded before their dots (one memory latency per 4 steps)
+  var k = t;
+  for (; k + 3u * WG < k4; k += 4u * WG) {
+    let w0 = a_at(i, row + k);
+    let w1 = a_at(i, row + k + WG);
+    let w2 = a_at(i, row + k + 2u * WG);
+    let w3 = a_at(i, row + k + 3u * WG);
+    for (var m = 0u; m < p.M; m++) {
+      let xb = m * k4 + k;
+      s[m] += (dot(w0, x[xb]) + dot(w1, x[xb + WG])) + (dot(w2, x[xb + 2u * WG]) + dot(w3, x[xb + 3u * WG]));
     }
   }
-  workgroupBarrier();
-  if (t < p.M) {
-    let v = red[t * WG];
-    let o = t * p.r + j;
-    if (i == 0u) { xa0[o] = v; } else if (i == 1u) { xa1[o] = v; } else { xa2[o] = v; }
+  for (; k < k4; k += WG) {
+    let w = a_at(i, row + k);
+    for (var m = 0u; m < p.M; m++) { s[m] += dot(w, x[m * k4 + k]); }
+  }
+  for (var m = 0u; m < p.M; m++) {
+    let v = wg_sum(s[m], ln);
+    if (t == 0u) {
+      let o = m * p.r + j;
+      if (i == 0u) { xa0[o] = v; } else if (i == 1u) { xa1[o] = v; } else { xa2[o] = v; }
+    }
   }
 }

@@ -13,12 +13,15 @@ import type { Gpu } from '../core/context';
 import { check } from '../core/errors';
 import { numel, packUniform, type Tensor } from '../core/tensor';
 import { placeholder } from '../core/scratch';
-import xaCode from '../../../shaders/lora_xa.wgsl';
+import xaBody from '../../../shaders/lora_xa.wgsl';
 import ybCode from '../../../shaders/lora_yb.wgsl';
 import { matmul, matmulDropout, type GemmDropout } from './matmul';
 import { grid1d } from './grid';
 import { checkBindable, checkDistinct, checkTensor } from './guards';
 import { loraDown, loraGemmSettings, loraTred, loraUp, type LoraDrop } from './lora.gemm';
+import { reduceVariant, reduceVariants } from './reduce';
+
+const xaCodes = reduceVariants(xaBody); // the M sums with subgroup operations / through workgroup memory
 
 /** Largest T that takes the small-M (GEMV) forward when dropout is off. */
 export const LORA_SMALL_MAX_T = 4;
@@ -203,7 +206,7 @@ export function loraDownSmallMulti(gpu: Gpu, xas: readonly Tensor[], x: Tensor, 
   // unused module slots: two distinct placeholders (never written: those workgroups do not exist)
   const xaB = [xas[0].buffer, xas[1]?.buffer ?? placeholder(gpu, 0).buffer, xas[2]?.buffer ?? placeholder(gpu, 1).buffer];
   const aB = [As[0].buffer, As[1]?.buffer ?? As[0].buffer, As[2]?.buffer ?? As[0].buffer];
-  gpu.dispatch({ code: xaCode, constants: { WG: 256 } }, [...xaB, x.buffer, gpu.uniform(packUniform([T, K, r])), ...aB], [r, As.length]);
+  gpu.dispatch({ code: reduceVariant(gpu, xaCodes), constants: { WG: 256 } }, [...xaB, x.buffer, gpu.uniform(packUniform([T, K, r])), ...aB], [r, As.length]);
 }
 
 /** y [T, N] += scale · xa [T, r] · Bᵀ (B [N, r]): one invocation per output column. */

@@ -185,7 +185,7 @@ describe('lora', () => {
 
   // Decode (T ≤ 4): xa of up to three modules that share x in one dispatch (q/k/v, gate/up),
   // each equal to the reference's xa; K = 4 (one vec4) to 700 (several per invocation).
-  it.each([[1, 4, 16, 3], [2, 36, 3, 2], [3, 700, 8, 1], [4, 128, 16, 3]] as const)('loraDownSmallMulti T=%i K=%i r=%i modules=%i on both devices', async (T, K, r, n) => {
+  it.each([[1, 4, 16, 3], [2, 36, 3, 2], [3, 700, 8, 1], [4, 128, 16, 3], [1, 4100, 4, 2], [2, 8192, 3, 3]] as const)('loraDownSmallMulti T=%i K=%i r=%i modules=%i on both devices', async (T, K, r, n) => {
     for (const dev of [{}, { f16: false, subgroups: false }]) {
       const gpu = await testGpu(dev);
       const rng = new Rng(T * 100 + K + r + n);

@@ -7,8 +7,13 @@ import type { Gpu } from '../src/gpu/core/context';
 
 export interface GpuTime { ms: number; timing: 'timestamp' | 'wall' }
 
-/** GPU ms of one call of `record` (averaged over `reps` calls recorded together; one warm-up call first). */
-export async function gpuTimeMs(gpu: Gpu, record: () => void, reps: number, warm = true): Promise<GpuTime> {
+/**
+ * GPU ms of one call of `record` (averaged over `reps` calls recorded together; one warm-up call
+ * first). `submits`: `record` submits on its own (gpu.flush, e.g. the per-layer submits of a
+ * training step) — then the begin mark is submitted BEFORE recording, so that every submit falls
+ * between the marks; the interval then also holds any time the GPU waits for the host.
+ */
+export async function gpuTimeMs(gpu: Gpu, record: () => void, reps: number, warm = true, submits = false): Promise<GpuTime> {
   if (warm) { record(); await gpu.sync(); }
   await gpu.sync();
   if (!gpu.features.timestamps) {
@@ -29,8 +34,10 @@ export async function gpuTimeMs(gpu: Gpu, record: () => void, reps: number, warm
     return enc.finish();
   };
   const begin = mark(false), end = mark(true);
+  gpu.flush();
+  if (submits) dev.queue.submit([begin]);
   for (let i = 0; i < reps; i++) record();
-  dev.queue.submit([begin]);
+  if (!submits) dev.queue.submit([begin]);
   gpu.flush();
   dev.queue.submit([end]);
   await read.mapAsync(GPUMapMode.READ);

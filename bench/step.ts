@@ -41,7 +41,7 @@ export interface StepResult {
   modelTflop: number; // FLOP of one step by the model (matmuls + attention), TFLOP
   achievedTflops: number; // modelTflop / step time
   recordMs: number; // JS time to record one micro-step + optimizer step (the GPU waits for it: one submit per step)
-  gpuStepMs: number; // GPU time of that recorded step (timestamps)
+  gpuStepMs: number; // GPU time of that recorded step (timestamps around all its submits: includes GPU waits for the host)
   gpuTiming: 'timestamp' | 'wall';
   dispatches: number; // dispatches in one micro-step + optimizer step
   createdPerStep: { uniforms: number; bindGroups: number }; // GPU objects created while recording it (cache misses)
@@ -199,7 +199,7 @@ export async function benchStep(gpu: Gpu, w: ModelWeights, o: StepOptions, break
     modelBackward(gpu, w, st.acts, Tb, run);
     optimizerStep(gpu, st.lora, st.opt, DEFAULT_ADAMW, ++step);
     recordMs = performance.now() - t0;
-  }, 1, false);
+  }, 1, false, true);
   const dispatches = counter.stop();
   const recordSplit = { dispatchMs: counter.jsMs(), submitMs: counter.submitMs() };
   const createdPerStep = { uniforms: gpu.created.uniforms - created0.uniforms, bindGroups: gpu.created.bindGroups - created0.bindGroups };

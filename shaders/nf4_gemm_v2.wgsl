@@ -1,5 +1,5 @@
-// Tiled f32 NF4 GEMM v2 (no tensor cores), forward and backward (dX) in one source:
-//   O [M, NO] (+)= A [M, R] · B [R, NO],  B read from the NF4 weight W [rows, K]:
+// Tiled f32 NF4 / 16-bit GEMM v2 (no tensor cores), forward and backward (dX) in one source:
+//   O [M, NO] (+)= A [M, R] · B [R, NO],  B read from the weight W [rows, K] (NF4, or bf16/f16):
 //   forward  (BWD = false): O = y [M, N], A = x [M, K],  B(r=k, c=n) = W[n, k]
 //   backward (BWD = true):  O = dx [M, K], A = dy [M, N], B(r=n, c=k) = W[n, k]
 // Workgroup 16×16 computes a 128×BN tile of O (BN = 128 or 64); invocation (tx, ty) owns rows
@@ -18,8 +18,11 @@
 // O + z·zstride (a partial buffer summed in split order by nf4_mma_reduce.wgsl).
 // Needs K % 8 == 0 (whole words along k); BK is 8, 16 or 32. A is read as 4 rows × 1 r per quad
 // (16 invocations cover 16 consecutive r of a row: coalesced, no alignment needed).
-// The wrapper prepends `const BK = 16u; const NBUF = 1u; const BN = 128u; const RS = false;
-// const WB = 3u;` and nf4_common.wgsl.
+// The weight format comes from the prelude: nf4_common.wgsl + gemm_v2_nf4.wgsl or w16_common.wgsl
+// + gemm_v2_w16.wgsl, defining
+// `WWord` (8 elements of W), `W_SCALED` (64-element block scales), `w_word(e)`,
+// `w_scale_load(block, flag)`, `w_scale_decode(raw, flag)`, `w_decode8(word, scale)` and `w_init(t)`. The wrapper prepends `const BK = 16u; const NBUF = 1u; const BN = 128u;
+// const RS = false; const WB = 3u;` and the prelude.
 
 struct Params {
   M: u32,      // rows of O and A
@@ -33,7 +36,7 @@ struct Params {
   wk: u32,     // K: columns of W (its row stride in elements)
   wrows: u32,  // rows of W in this dispatch (row chunk)
   ebase: u32,  // flat index of the chunk's first element in the whole weight (absmax blocks)
-  wflags: u32, // 1 = double-quantized absmax
+  wflags: u32, // NF4: 1 = double-quantized absmax; 16-bit: 1 = f16 (else bf16)
   rsplit: u32, // reduction length per split (a multiple of BK)
   zstride: u32, // elements between the outputs of consecutive splits
   pad0: u32,
@@ -64,13 +67,15 @@ var<workgroup> Bs: array<array<vec4<f32>, SB>, NBUF * BK>; // Bs[b·BK + r][c/4]
 // carry the decoded block scale across steps for RS).
 struct Stage {
   a: array<vec4<f32>, AQ>, // A[m0+4mq+i, r] for i < 4
-  word: array<u32, WQ>,    // 8 NF4 codes
-  qc: array<u32, WQ>,      // dq: the 8-bit absmax code; else unused
-  am: array<f32, WQ>,      // absmax (dq: nested absmax)
+  word: array<WWord, WQ>,  // 8 elements of W (8 NF4 codes or 8 16-bit values)
+  raw: array<ScaleRaw, WQ>, // the block scale as loaded (decoded after the FMAs)
   sc: array<f32, WQ>,      // decoded block scale of the word (set by store_stage)
   fresh: array<bool, WQ>,  // am/qc reloaded: store_stage decodes sc again
 }
 var<private> st: Stage;
+
+// A block scale as loaded: NF4 double-quant: the 8-bit code and the nested absmax; else am = absmax.
+struct ScaleRaw { qc: u32, am: f32 }
 
 fn load_stage(t: u32, m0: u32, c0: u32, r0: u32, rend: u32, first: bool) {
   for (var q = 0u; q < AQ; q++) {
@@ -91,7 +96,7 @@ fn load_stage(t: u32, m0: u32, c0: u32, r0: u32, rend: u32, first: bool) {
   }
   for (var q = 0u; q < WQ; q++) {
     let w = t + 256u * q;
-    st.word[q] = 0u;
+    st.word[q] = WWord();
     var n: u32;
     var k: u32;
     var ok: bool;
@@ -106,18 +111,12 @@ fn load_stage(t: u32, m0: u32, c0: u32, r0: u32, rend: u32, first: bool) {
     }
     if (ok) {
       let e = n * p.wk + k;
-      st.word[q] = packed[e >> 3u];
+      st.word[q] = w_word(e);
       let g = p.ebase + e;
       // RS: the previous step's word of this invocation was g - BK, same block unless g % 64 < BK
-      if (!RS || BWD || first || (g & 63u) < BK) {
-        let b = g >> 6u;
+      if (W_SCALED && (!RS || BWD || first || (g & 63u) < BK)) {
         st.fresh[q] = true;
-        if (p.wflags != 0u) {
-          st.qc[q] = (qcodes[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
-          st.am[q] = absmax[b >> 8u];
-        } else {
-          st.am[q] = absmax[b];
-        }
+        st.raw[q] = w_scale_load(g >> 6u, p.wflags != 0u);
       }
     }
   }
@@ -132,23 +131,11 @@ fn store_stage(t: u32, buf: u32) {
   for (var q = 0u; q < WQ; q++) {
     let w = t + 256u * q;
     if (w >= WN) { continue; }
-    if (st.fresh[q]) {
-      var s = st.am[q];
-      if (p.wflags != 0u) { s = qmeta[st.qc[q]] * s + qmeta[256]; }
-      st.sc[q] = s;
+    if (W_SCALED && st.fresh[q]) {
+      st.sc[q] = w_scale_decode(st.raw[q], p.wflags != 0u);
       st.fresh[q] = false;
     }
-    let sc = st.sc[q];
-    let wd = st.word[q];
-    var v: array<f32, 8>;
-    v[0] = lut[(wd >> 4u) & 15u] * sc;
-    v[1] = lut[wd & 15u] * sc;
-    v[2] = lut[(wd >> 12u) & 15u] * sc;
-    v[3] = lut[(wd >> 8u) & 15u] * sc;
-    v[4] = lut[(wd >> 20u) & 15u] * sc;
-    v[5] = lut[(wd >> 16u) & 15u] * sc;
-    v[6] = lut[(wd >> 28u) & 15u] * sc;
-    v[7] = lut[(wd >> 24u) & 15u] * sc;
+    let v = w_decode8(st.word[q], st.sc[q]);
     if (BWD) {
       let r = rb + w / WR;
       let d = 2u * (w % WR);
@@ -178,7 +165,7 @@ fn put(m: u32, c: u32, v: vec4<f32>, obase: u32) {
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) t: u32,
         @builtin(workgroup_id) wid: vec3<u32>) {
-  init_lut(t);
+  w_init(t);
   workgroupBarrier();
   let tx = lid.x;
   let ty = lid.y;

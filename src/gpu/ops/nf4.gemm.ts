@@ -1,5 +1,6 @@
-// The f32 tiled NF4 GEMM v2 (shaders/nf4_gemm_v2.wgsl; no tensor cores, no f16, no subgroups),
-// used by nf4Matmul / nf4MatmulBackward (nf4.matmul.ts) when K % 8 == 0 and no old `tile` is asked:
+// The f32 tiled GEMM v2 (shaders/nf4_gemm_v2.wgsl; no tensor cores, no f16, no subgroups) over NF4
+// or 16-bit weights, used by nf4Matmul / nf4MatmulBackward (nf4.matmul.ts) and matmul16 /
+// matmul16Backward (w16.ts, the lm_head) when K % 8 == 0 and no old `tile` is asked:
 //   O [M, NO] (+)= A [M, R] · B [R, NO]  (forward: y = x·Wᵀ, NO = N, R = K; backward: dx = dy·W,
 //   NO = K, R = N), 128×BN output tiles (BN 128 or 64), BK-deep steps, optional split-K (partials [S, M, NO] in a
 //   per-device scratch, summed in split order by nf4_mma_reduce.wgsl: deterministic).
@@ -8,7 +9,10 @@
 import type { Binding, Gpu } from '../core/context';
 import { check } from '../core/errors';
 import { packUniform, type Tensor } from '../core/tensor';
-import commonCode from '../../../shaders/nf4_common.wgsl';
+import nf4CommonCode from '../../../shaders/nf4_common.wgsl';
+import nf4FormatCode from '../../../shaders/gemm_v2_nf4.wgsl';
+import w16CommonCode from '../../../shaders/w16_common.wgsl';
+import w16FormatCode from '../../../shaders/gemm_v2_w16.wgsl';
 import v2Code from '../../../shaders/nf4_gemm_v2.wgsl';
 import reduceCode from '../../../shaders/nf4_mma_reduce.wgsl';
 import { grid1d } from './grid';
@@ -69,19 +73,28 @@ export function pickGemmSplit(M: number, NO: number, R: number, bn = 128): numbe
   return split;
 }
 
+/** The weight format of a GEMM: NF4 (4 bindings: codes, absmax, dq codes, dq map) or 16-bit (1 binding). */
+export type GemmFormat = 'nf4' | 'w16';
+const PRELUDE: Record<GemmFormat, string> = { nf4: nf4CommonCode + nf4FormatCode, w16: w16CommonCode + w16FormatCode };
+
 const sources = new Map<string, string>();
-function source(c: GemmConfig): string {
-  const key = `${c.bk}/${c.nbuf}/${tileN(c)}/${!!c.rs}`;
+function source(c: GemmConfig, format: GemmFormat): string {
+  const key = `${c.bk}/${c.nbuf}/${tileN(c)}/${!!c.rs}/${format}`;
   let s = sources.get(key);
-  if (!s) sources.set(key, (s = `const BK = ${c.bk}u; const NBUF = ${c.nbuf}u; const BN = ${tileN(c)}u; const RS = ${!!c.rs}; const WB = 3u;\n` + commonCode + v2Code));
+  // RS (block scales kept across steps) only means something for scaled formats
+  if (!s) sources.set(key, (s = `const BK = ${c.bk}u; const NBUF = ${c.nbuf}u; const BN = ${tileN(c)}u; const RS = ${!!c.rs}; const WB = 3u;\n` + PRELUDE[format] + v2Code));
   return s;
 }
 
 const partials = (gpu: Gpu, n: number) => scratchTensor(gpu, 'nf4gemm.splitk', n, { double: true, cap: Math.floor(bindingLimit(gpu) / 4) });
 
-/** One GEMM (shapes checked by the caller): O [M, ldo] at column o0 (+)= A [M, lda] at a0 · B. */
+/**
+ * One GEMM (shapes checked by the caller): O [M, ldo] at column o0 (+)= A [M, lda] at a0 · B.
+ * `weight`: the format's bindings (nf4Bindings, or the 16-bit row chunk); `wflags`: NF4 double
+ * quantization, or 16-bit f16 (else bf16). `ebase` only matters for NF4 (block scales).
+ */
 export interface GemmCall {
-  bwd: boolean; O: Tensor; A: Tensor; weight: Binding[];
+  bwd: boolean; O: Tensor; A: Tensor; weight: Binding[]; format?: GemmFormat;
   M: number; NO: number; R: number; acc: number; ldo: number; o0: number; lda: number; a0: number;
   wk: number; wrows: number; ebase: number; wflags: number;
 }
@@ -95,7 +108,7 @@ export function nf4GemmV2(gpu: Gpu, g: GemmCall): void {
   let S = Math.ceil(g.R / rsplit);
   const maxS = Math.floor(bindingLimit(gpu) / (4 * g.M * g.NO));
   if (S > maxS) { S = Math.max(1, maxS); rsplit = Math.ceil(Math.ceil(g.R / S) / cfg.bk) * cfg.bk; S = Math.ceil(g.R / rsplit); }
-  const code = source(cfg);
+  const code = source(cfg, g.format ?? 'nf4');
   const grid: [number, number, number] = [Math.ceil(g.NO / tileN(cfg)), Math.ceil(g.M / TILE_M), S];
   const tail = [g.wk, g.wrows, g.ebase, g.wflags];
   const weight = g.weight;

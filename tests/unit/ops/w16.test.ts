@@ -11,7 +11,8 @@ import { testGpu } from '../../helpers/gpu';
 import { expectClose } from '../../helpers/compare';
 
 const TOL = 1e-5;
-const SHAPES: [number, number, number][] = [[5, 7, 9], [17, 33, 66], [65, 63, 130], [67, 129, 95], [3, 70, 1], [33, 1, 77], [131, 133, 40]];
+// K % 8 == 0 also takes the f32 GEMM v2 (no tile given): 40, 136, 264
+const SHAPES: [number, number, number][] = [[5, 7, 9], [17, 33, 66], [65, 63, 130], [67, 129, 95], [3, 70, 1], [33, 1, 77], [131, 133, 40], [9, 37, 136], [130, 200, 264]];
 
 function weights(N: number, K: number, format: Format16, seed: number): Uint16Array {
   const rng = new Rng(seed);
@@ -51,14 +52,15 @@ describe.each([
       const raw = weights(N, K, format, N * K);
       const w = weight16Upload(gpu, raw, N, K, format);
       const x = rng.floats(M * K), dy = rng.floats(M * N), y0 = rng.floats(M * N), dx0 = rng.floats(M * K);
-      for (const [accumulate, tile] of [[false, 64], [true, 128]] as const) {
+      // explicit tiles: the v1 kernel; no tile: the f32 GEMM v2 (16-bit format) where K % 8 == 0
+      for (const [accumulate, tile] of [[false, 64], [true, 128], [true, undefined], [false, undefined]] as const) {
         const y = tensorFrom(gpu, y0, [M, N]);
-        matmul16(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, tile });
+        matmul16(gpu, y, tensorFrom(gpu, x, [M, K]), w, { accumulate, tile, mma: false, gemv: false });
         const want = Float64Array.from(y0);
         matmul16Ref(want, x, raw, N, K, format, M, accumulate);
         expectClose(await readF32(gpu, y), want, TOL, `forward ${format} tile=${tile}`);
         const dx = tensorFrom(gpu, dx0, [M, K]);
-        matmul16Backward(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, tile });
+        matmul16Backward(gpu, dx, tensorFrom(gpu, dy, [M, N]), w, { accumulate, tile, mma: false });
         const wantDx = Float64Array.from(dx0);
         matmul16BackwardRef(wantDx, dy, raw, N, K, format, M, accumulate);
         expectClose(await readF32(gpu, dx), wantDx, TOL, `backward ${format} tile=${tile}`);

@@ -9,12 +9,10 @@ import { writeFileSync } from 'node:fs';
 import { Gpu } from '../src/gpu/core/context';
 import { nodeGpuApi } from '../src/gpu/core/node';
 import { createTensor, destroyTensor, readF32, tensorFrom } from '../src/gpu/core/tensor';
-import { grid1d } from '../src/gpu/ops/grid';
 import { allocDecodePartials, attentionDecodeStep, decodeSplits } from '../src/gpu/ops/attention_decode';
 import { attentionDecodeStepRef } from '../src/gpu/ops/attention_decode.ref';
 import { Rng } from '../src/util/rng';
-import { gpuTimeMs } from './gputime';
-import copyCode from './copy_bw.wgsl';
+import { bestGpuMs, warmCopyBandwidth } from './gputime';
 
 const argv = process.argv.slice(2);
 const opt = (n: string, d: string) => { const i = argv.indexOf(`--${n}`); return i >= 0 ? argv[i + 1] : d; };
@@ -30,21 +28,12 @@ const rng = new Rng(3);
 const rows: Record<string, unknown>[] = [];
 const result: Record<string, unknown> = { device: gpu.info.description, reps: REPS, rows, checks: [] as string[] };
 const save = () => { if (outFile) writeFileSync(outFile, JSON.stringify(result, null, 2)); };
-const best = async (record: () => void) => { let ms = Infinity; for (let i = 0; i < 3; i++) ms = Math.min(ms, (await gpuTimeMs(gpu, record, REPS)).ms); return ms; };
+const best = (record: () => void) => bestGpuMs(gpu, record, REPS);
 
-let peakGbps = 0;
-{ // copy bandwidth, and ≥ 0.5 s of warm-up
-  const bytes = smoke ? 1 << 20 : 256 << 20, n4 = bytes / 16;
-  const a = createTensor(gpu, [n4 * 4]), b = createTensor(gpu, [n4 * 4]);
-  const u = gpu.uniform(Uint32Array.of(n4));
-  const kern = () => gpu.dispatch({ code: copyCode, constants: { WG: 256 } }, [b.buffer, a.buffer, u], grid1d(gpu, Math.min(Math.ceil(n4 / 256), 65535 * 4)));
-  const t0 = performance.now();
-  while (performance.now() - t0 < (smoke ? 10 : 700)) { for (let i = 0; i < 20; i++) kern(); await gpu.sync(); }
-  peakGbps = (2 * bytes) / (await best(kern)) / 1e6;
-  result.copyGbps = peakGbps;
-  console.log(`copy: ${peakGbps.toFixed(0)} GB/s`);
-  destroyTensor(gpu, a); destroyTensor(gpu, b);
-}
+const copy = await warmCopyBandwidth(gpu, smoke ? 1 << 20 : 256 << 20, smoke ? 10 : 700); // and ≥ 0.5 s of warm-up
+const peakGbps = copy.kernelGbps;
+result.copyGbps = peakGbps;
+console.log(`copy: ${peakGbps.toFixed(0)} GB/s`);
 
 const shape = { nHeads: H, nKvHeads: HKV, headDim: D };
 const C = HKV * D;

@@ -14,14 +14,12 @@ import { writeFileSync } from 'node:fs';
 import { Gpu } from '../src/gpu/core/context';
 import { DAWN_FAST_FLAGS, nodeGpuApi } from '../src/gpu/core/node';
 import { createTensor, destroyTensor, readF32, tensorFrom, type Tensor } from '../src/gpu/core/tensor';
-import { grid1d } from '../src/gpu/ops/grid';
 import { nf4Destroy, nf4Matmul, nf4Upload, nf4WeightBytes, type Nf4Weight } from '../src/gpu/ops/nf4';
 import { gemvSettings } from '../src/gpu/ops/nf4.matmul';
 import { gemvV3Plan, type GemvV3Plan } from '../src/gpu/ops/nf4.gemv.v3';
 import { createDynamicMap } from '../src/gpu/ops/nf4.ref';
 import { Rng } from '../src/util/rng';
-import { gpuTimeMs } from './gputime';
-import copyCode from './copy_bw.wgsl';
+import { bestGpuMs, warmCopyBandwidth } from './gputime';
 
 const argv = process.argv.slice(2);
 const opt = (n: string, d: string) => { const i = argv.indexOf(`--${n}`); return i >= 0 ? argv[i + 1] : d; };
@@ -34,29 +32,13 @@ const rng = new Rng(1);
 const result: Record<string, unknown> = { device: gpu.info.description, robustness: !argv.includes('--no-robustness'), reps: REPS, rows: [] as unknown[], checks: [] as string[] };
 const save = () => { if (outFile) writeFileSync(outFile, JSON.stringify(result, null, 2)); };
 
-async function best(record: () => void, reps = REPS): Promise<number> {
-  let ms = Infinity;
-  for (let i = 0; i < 3; i++) ms = Math.min(ms, (await gpuTimeMs(gpu, record, reps)).ms);
-  return ms;
-}
+const best = (record: () => void, reps = REPS) => bestGpuMs(gpu, record, reps);
 
 // ---- copy bandwidth + warm-up -----------------------------------------------------------------
-let peakGbps = 0;
-{
-  const bytes = Math.min(smoke ? 1 << 20 : 256 << 20, Math.floor((gpu.info.limits.maxStorageBufferBindingSize ?? 134217728) / 16) * 16);
-  const n4 = bytes / 16;
-  const a = createTensor(gpu, [n4 * 4], 'f32', 'copy.a'), b = createTensor(gpu, [n4 * 4], 'f32', 'copy.b');
-  const u = gpu.uniform(Uint32Array.of(n4));
-  const kern = () => gpu.dispatch({ code: copyCode, constants: { WG: 256 } }, [b.buffer, a.buffer, u], grid1d(gpu, Math.min(Math.ceil(n4 / 256), 65535 * 4)));
-  const t0 = performance.now();
-  while (performance.now() - t0 < (smoke ? 10 : 700)) { for (let i = 0; i < 20; i++) kern(); await gpu.sync(); } // warm-up ≥ 0.5 s
-  const k = await best(kern, 10);
-  const c = await best(() => gpu.commandEncoder().copyBufferToBuffer(a.buffer, 0, b.buffer, 0, bytes), 10);
-  peakGbps = (2 * bytes) / Math.min(k, c) / 1e6;
-  result.copy = { bytes, kernelGbps: (2 * bytes) / k / 1e6, copyB2BGbps: (2 * bytes) / c / 1e6, peakGbps };
-  console.log(`copy ${bytes >> 20} MiB: kernel ${((2 * bytes) / k / 1e6).toFixed(0)} GB/s, copyBufferToBuffer ${((2 * bytes) / c / 1e6).toFixed(0)} GB/s`);
-  destroyTensor(gpu, a); destroyTensor(gpu, b);
-}
+const copy = await warmCopyBandwidth(gpu, smoke ? 1 << 20 : 256 << 20, smoke ? 10 : 700);
+const peakGbps = copy.peakGbps;
+result.copy = copy;
+console.log(`copy ${copy.bytes >> 20} MiB: kernel ${copy.kernelGbps.toFixed(0)} GB/s, copyBufferToBuffer ${copy.copyB2BGbps.toFixed(0)} GB/s`);
 
 function randomNf4Host(N: number, K: number) {
   const n = N * K, nb = n / 64;

@@ -4,6 +4,9 @@
 // back to wall clock around submit + onSubmittedWorkDone.
 
 import type { Gpu } from '../src/gpu/core/context';
+import { createTensor, destroyTensor } from '../src/gpu/core/tensor';
+import { grid1d } from '../src/gpu/ops/grid';
+import copyCode from './copy_bw.wgsl';
 
 export interface GpuTime { ms: number; timing: 'timestamp' | 'wall' }
 
@@ -46,4 +49,33 @@ export async function gpuTimeMs(gpu: Gpu, record: () => void, reps: number, warm
   qs.destroy(); resolve.destroy(); read.destroy();
   const ns = Number(t[1] - t[0]);
   return { ms: ns / 1e6 / reps, timing: 'timestamp' };
+}
+
+/** Best (lowest) of 3 gpuTimeMs runs of `reps` calls: GPU clocks and other work add noise, never remove it. */
+export async function bestGpuMs(gpu: Gpu, record: () => void, reps: number): Promise<number> {
+  let ms = Infinity;
+  for (let i = 0; i < 3; i++) ms = Math.min(ms, (await gpuTimeMs(gpu, record, reps)).ms);
+  return ms;
+}
+
+export interface CopyBandwidth { bytes: number; kernelGbps: number; copyB2BGbps: number; peakGbps: number }
+
+/**
+ * The copy kernel (bench/copy_bw.wgsl) spun for ≥ `warmMs` (GPU clocks up, the warm-up every kernel
+ * script needs), then the copy bandwidth (read + write GB/s) of the kernel and of
+ * copyBufferToBuffer over `bytes` (capped by the binding limit), best of 3 × 10 calls each.
+ */
+export async function warmCopyBandwidth(gpu: Gpu, bytes: number, warmMs: number): Promise<CopyBandwidth> {
+  bytes = Math.min(bytes, Math.floor((gpu.info.limits.maxStorageBufferBindingSize ?? 134217728) / 16) * 16);
+  const n4 = bytes / 16;
+  const a = createTensor(gpu, [n4 * 4], 'f32', 'copy.a'), b = createTensor(gpu, [n4 * 4], 'f32', 'copy.b');
+  const u = gpu.uniform(Uint32Array.of(n4));
+  const kern = () => gpu.dispatch({ code: copyCode, constants: { WG: 256 } }, [b.buffer, a.buffer, u], grid1d(gpu, Math.min(Math.ceil(n4 / 256), 65535 * 4)));
+  const t0 = performance.now();
+  while (performance.now() - t0 < warmMs) { for (let i = 0; i < 20; i++) kern(); await gpu.sync(); }
+  const k = await bestGpuMs(gpu, kern, 10);
+  const c = await bestGpuMs(gpu, () => gpu.commandEncoder().copyBufferToBuffer(a.buffer, 0, b.buffer, 0, bytes), 10);
+  destroyTensor(gpu, a); destroyTensor(gpu, b);
+  const kernelGbps = (2 * bytes) / k / 1e6, copyB2BGbps = (2 * bytes) / c / 1e6;
+  return { bytes, kernelGbps, copyB2BGbps, peakGbps: Math.max(kernelGbps, copyB2BGbps) };
 }

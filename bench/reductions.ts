@@ -14,14 +14,12 @@ import { writeFileSync } from 'node:fs';
 import { Gpu } from '../src/gpu/core/context';
 import { nodeGpuApi } from '../src/gpu/core/node';
 import { createTensor, destroyTensor, readF32, readI32, tensorFrom, writeTensor, type Tensor } from '../src/gpu/core/tensor';
-import { grid1d } from '../src/gpu/ops/grid';
 import { rmsnormBackward, rmsnormForward } from '../src/gpu/ops/rmsnorm';
 import { crossEntropyForward, crossEntropyForwardBackward, logsumexpArgmax } from '../src/gpu/ops/crossentropy';
 import { allocDecodePartials, attentionDecodeStep, decodeSplits } from '../src/gpu/ops/attention_decode';
 import { reduceSettings } from '../src/gpu/ops/reduce';
 import { Rng } from '../src/util/rng';
-import { gpuTimeMs } from './gputime';
-import copyCode from './copy_bw.wgsl';
+import { bestGpuMs, warmCopyBandwidth } from './gputime';
 
 const argv = process.argv.slice(2);
 const opt = (n: string, d: string) => { const i = argv.indexOf(`--${n}`); return i >= 0 ? argv[i + 1] : d; };
@@ -38,11 +36,7 @@ const checks: string[] = [];
 const result = { device: gpu.info.description, features: gpu.features, reps: REPS, rows, checks } as Record<string, unknown>;
 const save = () => { if (outFile) writeFileSync(outFile, JSON.stringify(result, null, 2)); };
 
-async function best(record: () => void, reps = REPS): Promise<number> {
-  let ms = Infinity;
-  for (let i = 0; i < 3; i++) ms = Math.min(ms, (await gpuTimeMs(gpu, record, reps)).ms);
-  return ms;
-}
+const best = (record: () => void, reps = REPS) => bestGpuMs(gpu, record, reps);
 type Path = 'tree' | 'subgroups';
 /** Run `f` with the given path and workgroup size (0 = the op's own choice). */
 async function withPath<T>(path: Path, wg: number, f: () => Promise<T>): Promise<T> {
@@ -68,20 +62,10 @@ function row(r: Record<string, unknown>): void {
 }
 
 // ---- copy bandwidth + warm-up -----------------------------------------------------------------
-let peakGbps = 0;
-{
-  const bytes = Math.min(smoke ? 1 << 20 : 256 << 20, Math.floor((gpu.info.limits.maxStorageBufferBindingSize ?? 134217728) / 16) * 16);
-  const n4 = bytes / 16;
-  const a = createTensor(gpu, [n4 * 4], 'f32', 'copy.a'), b = createTensor(gpu, [n4 * 4], 'f32', 'copy.b');
-  const u = gpu.uniform(Uint32Array.of(n4));
-  const kern = () => gpu.dispatch({ code: copyCode, constants: { WG: 256 } }, [b.buffer, a.buffer, u], grid1d(gpu, Math.min(Math.ceil(n4 / 256), 65535 * 4)));
-  const t0 = performance.now();
-  while (performance.now() - t0 < (smoke ? 10 : 700)) { for (let i = 0; i < 20; i++) kern(); await gpu.sync(); } // warm-up ≥ 0.5 s
-  peakGbps = (2 * bytes) / (await best(kern, 10)) / 1e6;
-  result.copyGbps = peakGbps;
-  console.log(`copy ${bytes >> 20} MiB: ${peakGbps.toFixed(0)} GB/s`);
-  destroyTensor(gpu, a); destroyTensor(gpu, b);
-}
+const copy = await warmCopyBandwidth(gpu, smoke ? 1 << 20 : 256 << 20, smoke ? 10 : 700);
+const peakGbps = copy.kernelGbps;
+result.copyGbps = peakGbps;
+console.log(`copy ${copy.bytes >> 20} MiB: ${peakGbps.toFixed(0)} GB/s`);
 const gbps = (bytes: number, ms: number) => ({ gbps: bytes / ms / 1e6, pctCopy: (100 * bytes) / ms / 1e6 / peakGbps });
 
 // ---- RMSNorm ----------------------------------------------------------------------------------

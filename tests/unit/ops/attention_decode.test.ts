@@ -63,6 +63,9 @@ describe('attentionDecodeStep', () => {
     const gpu = await testGpu();
     const s: AttnShape = { nHeads: 4, nKvHeads: 2, headDim: 8 };
     expect(decodeStepSupported({ nHeads: 4, nKvHeads: 2, headDim: 6 })).toBe(false);
+    // G = H / Hkv query heads share a workgroup: Llama-3.1-8B (G 4, D 128) fits 16 KiB, multi-query 32 × 128 does not
+    expect(decodeStepSupported({ nHeads: 32, nKvHeads: 8, headDim: 128 })).toBe(true);
+    expect(decodeStepSupported({ nHeads: 32, nKvHeads: 1, headDim: 128 })).toBe(false);
     const t = (shape: number[], dtype: 'f32' | 'i32' = 'f32') => tensorFrom(gpu, dtype === 'f32' ? new Float32Array(shape.reduce((a, b) => a * b)) : new Int32Array(shape.reduce((a, b) => a * b)), shape);
     const ok = { out: t([1, 32]), part: t([4, 2, 10]), kc: t([8, 16]), vc: t([8, 16]), q: t([1, 32]), k: t([1, 16]), v: t([1, 16]), pos: t([1], 'i32') };
     const call = (o: Partial<typeof ok>, shape = s) => {

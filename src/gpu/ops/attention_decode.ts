@@ -24,10 +24,10 @@ function mainCode(gpu: Gpu, G: number, D4: number): string {
   return reduceVariant(gpu, v);
 }
 
-/** Workgroup memory of the main kernel (qs, ps, osum, lsum; + the reduction slots, ≤ WG·3 bytes). */
+/** Workgroup memory of the main kernel: qs, ps, osum, lsum, lenw, and at most the tree's three [WG] reduction arrays. */
 function workgroupBytes(G: number, D4: number): number {
   const KG = Math.floor(WG / D4);
-  return 16 * G * D4 + 4 * G * WG + 16 * KG * G * D4 + 4 * KG * G + 3 * WG + 16;
+  return 16 * G * D4 + 4 * G * WG + 16 * KG * G * D4 + 4 * KG * G + 4 + 12 * WG;
 }
 
 /**
@@ -41,7 +41,7 @@ export function decodeSplits(maxT: number): number {
 /**
  * Whether attentionDecodeStep handles this head shape (else callers use kvCacheWrite +
  * attentionDecode): D % 4 == 0, D ≤ 4·WG, H % Hkv == 0, and the G = H / Hkv heads' workgroup
- * memory within WebGPU's guaranteed 16 KiB (Llama-3.1-8B, G = 4, D = 128: 12.5 KiB).
+ * memory within WebGPU's guaranteed 16 KiB (Llama-3.1-8B, G = 4, D = 128: 13.6 KiB).
  */
 export function decodeStepSupported(shape: AttnShape): boolean {
   const { nHeads: H, nKvHeads: Hkv, headDim: D } = shape;

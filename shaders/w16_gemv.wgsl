@@ -1,6 +1,7 @@
 // 16-bit GEMV for decode (M ≤ 4 tokens): y [M, N] (+)= x [M, K] · Wᵀ, W [N, K] bf16/f16
 // (w16_common.wgsl is appended). Each W row is read once by TPR invocations striding its
-// words; the M partial dot products are reduced in workgroup memory.
+// words, 4 words per invocation in flight; the M partial dot products are reduced in workgroup
+// memory.
 
 struct Params {
   M: u32,     // tokens, 1..4
@@ -32,8 +33,24 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   var s = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
   if (row < p.N) {
     if (ALIGNED) {
-      for (var w = lane; w < p.K / 2u; w += TPR) {
-        let v = pair_to_f32(wdata[((row * p.K) >> 1u) + w], f16);
+      let base = (row * p.K) >> 1u;
+      let nw = p.K / 2u;
+      var w = lane;
+      // 4 words per step, all loaded before their FMAs (4 coalesced loads in flight per invocation)
+      for (; w + 3u * TPR < nw; w += 4u * TPR) {
+        let v = array<vec2<f32>, 4>(pair_to_f32(wdata[base + w], f16), pair_to_f32(wdata[base + w + TPR], f16),
+                                    pair_to_f32(wdata[base + w + 2u * TPR], f16), pair_to_f32(wdata[base + w + 3u * TPR], f16));
+        for (var m = 0u; m < 4u; m++) {
+          if (m < p.M) {
+            for (var j = 0u; j < 4u; j++) {
+              let xb = m * p.K + (w + j * TPR) * 2u;
+              s[m] = fma(v[j].x, x[xb], fma(v[j].y, x[xb + 1u], s[m]));
+            }
+          }
+        }
+      }
+      for (; w < nw; w += TPR) {
+        let v = pair_to_f32(wdata[base + w], f16);
         for (var m = 0u; m < 4u; m++) {
           if (m < p.M) {
             let xb = m * p.K + w * 2u;

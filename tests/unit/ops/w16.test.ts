@@ -68,7 +68,7 @@ describe.each([
     }
   });
 
-  it.each([[1, 37, 72], [2, 130, 201], [4, 9, 1000]])('GEMV path matches at M=%i N=%i K=%i', async (M, N, K) => {
+  it.each([[1, 37, 72], [2, 130, 201], [4, 9, 1000], [1, 65, 4100]])('GEMV path matches at M=%i N=%i K=%i', async (M, N, K) => {
     const gpu = await testGpu(disable);
     const x = new Rng(K).floats(M * K);
     for (const format of ['bf16', 'f16'] as const) {

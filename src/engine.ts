@@ -308,12 +308,20 @@ export class Engine {
     // The end reason is returned with the result: the UI's event callback runs on another
     // MessagePort than the call's reply, so a 'done' event may arrive after train() resolves.
     let endReason: TrainEndReason = 'finished';
-    const emit = (e: TrainEvent) => { if (e.type === 'done') endReason = e.reason; onEvent(e); void this.log?.event(runId, e); };
+    // The run log's writes (metrics, the final status) run one after another and are awaited
+    // before train() returns: the UI reads the run's status from IndexedDB once it sees the end.
+    let logged: Promise<unknown> = Promise.resolve();
+    const emit = (e: TrainEvent) => {
+      if (e.type === 'done') endReason = e.reason;
+      onEvent(e);
+      logged = logged.then(() => this.log?.event(runId, e)).catch((err) => console.warn(`run log: ${err instanceof Error ? err.message : err}`));
+    };
     for (let recoveries = 0; ; recoveries++) {
       const t = this.training!;
       try {
         t.position = await train({ gpu: this.gpu, weights: this.model!.weights, lora: t.lora, acts: t.acts, opt: t.opt, store: this.store, runId },
           t.cfg, trainData(this.dataset), this.control, emit, t.position);
+        await logged;
         return { ...t.position, endReason };
       } catch (e) {
         const lost = await this.deviceWasLost();

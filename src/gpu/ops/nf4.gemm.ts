@@ -60,6 +60,11 @@ export function pickGemmConfig(gpu: Gpu, shape?: { M: number; NO: number; bwd: b
   return { ...base, bn: small ? 64 : 128, rs: !shape.bwd };
 }
 
+/** Whether the v2 GEMM serves a call: whole 8-element words along K and no explicit old (v1) tile. */
+export function useGemmV2(K: number, tile: number | undefined): boolean {
+  return K % 8 === 0 && tile === undefined && gemmSettings.kernel === 'v2';
+}
+
 /** Split-K factor for O [M, NO] over R (1 = none) with tiles 128 × `bn`. */
 export function pickGemmSplit(M: number, NO: number, R: number, bn = 128): number {
   if (gemmSettings.split !== undefined) return gemmSettings.split;

@@ -19,7 +19,7 @@ import { grid1d } from './grid';
 import { bindingLimit, nf4Bindings, offsetAlignment, rowChunks } from './nf4.chunks';
 import type { Nf4Weight } from './nf4';
 import { nf4MatmulBackwardMma, nf4MatmulMma, useMma } from './mma';
-import { gemmSettings, nf4GemmV2 } from './nf4.gemm';
+import { nf4GemmV2, useGemmV2 } from './nf4.gemm';
 import { loraUpSmall } from './lora';
 import { gemvSettings, gemvV2Rows, gemvVecRows, nf4GemvVec, type GemvLora } from './nf4.gemv';
 
@@ -43,11 +43,6 @@ export const NF4_GEMV_MAX_M = 4;
 // The decode GEMVs live in nf4.gemv.ts; re-exported for callers of this module.
 export type { GemvLora };
 export { gemvVecRows, gemvV2Rows, gemvSettings };
-
-/** The v2 GEMM takes whole NF4 words along K and no explicit v1 tile. */
-function useV2(aligned: number, tile: GemmTile | undefined): boolean {
-  return aligned === 1 && tile === undefined && gemmSettings.kernel === 'v2';
-}
 
 function checkBinding(gpu: Gpu, t: Tensor, op: string): void {
   if (t.buffer.size > bindingLimit(gpu))
@@ -96,7 +91,7 @@ export function nf4Matmul(gpu: Gpu, y: Tensor, x: Tensor, w: Nf4Weight, opts: { 
       const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, c.row0 * K, dq]));
       gpu.dispatch({ code: GEMV_CODE, constants: { WG: GEMV_WG, TPR: GEMV_TPR, ALIGNED: aligned } },
         [y.buffer, x.buffer, u, ...wb], grid1d(gpu, Math.ceil(c.rows / (GEMV_WG / GEMV_TPR))));
-    } else if (useV2(aligned, opts.tile)) {
+    } else if (useGemmV2(K, opts.tile)) {
       nf4GemmV2(gpu, { bwd: false, O: y, A: x, weight: wb, M, NO: c.rows, R: K, acc, ldo: N, o0: c.row0, lda: K, a0: 0, wk: K, wrows: c.rows, ebase: c.row0 * K, wflags: dq });
     } else {
       const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, K, 0, K, c.rows, c.row0 * K, dq]));
@@ -123,7 +118,7 @@ export function nf4MatmulBackward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Nf4Weight
   const aligned = K % 8 === 0 ? 1 : 0;
   chunks(gpu, w, 'nf4MatmulBackward').forEach((c, i) => {
     const acc = i > 0 || opts.accumulate ? 1 : 0;
-    if (useV2(aligned, opts.tile)) {
+    if (useGemmV2(K, opts.tile)) {
       nf4GemmV2(gpu, { bwd: true, O: dx, A: dy, weight: nf4Bindings(gpu, w, c.row0, c.rows), M, NO: K, R: c.rows, acc, ldo: K, o0: 0, lda: N, a0: c.row0, wk: K, wrows: c.rows, ebase: c.row0 * K, wflags: dq });
       return;
     }

@@ -21,7 +21,7 @@ import { bindingLimit, offsetAlignment, rowChunks, slice } from './nf4.chunks';
 import type { Format16 } from './w16.ref';
 import { pickTile, type GemmTile } from './nf4.matmul';
 import { matmul16BackwardMma, matmul16Mma, useMma } from './mma';
-import { gemmSettings, nf4GemmV2 } from './nf4.gemm';
+import { nf4GemmV2, useGemmV2 } from './nf4.gemm';
 
 export type { Format16 } from './w16.ref';
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToW16, w16ToF32 } from './w16.ref';
@@ -69,11 +69,6 @@ function chunks(gpu: Gpu, w: Weight16, op: string) {
   return rowChunks(w.rows, w.cols, 2, bindingLimit(gpu), offsetAlignment(gpu) / 2, op);
 }
 
-/** The f32 GEMM v2 (nf4.gemm.ts, 16-bit format) where K % 8 == 0 and no old tile is asked; else the v1 tiles. */
-function useV2(K: number, tile: GemmTile | undefined): boolean {
-  return K % 8 === 0 && tile === undefined && gemmSettings.kernel === 'v2';
-}
-
 function wSlice(w: Weight16, row0: number, rows: number) {
   return slice(w.data.buffer, row0 * w.cols * 2, rows * w.cols * 2);
 }
@@ -104,7 +99,7 @@ export function matmul16(gpu: Gpu, y: Tensor, x: Tensor, w: Weight16, opts: { ac
       const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, f16]));
       gpu.dispatch({ code: GEMV_CODE, constants: { WG: GEMV_WG, TPR: GEMV_TPR, ALIGNED: aligned } },
         [y.buffer, x.buffer, u, wSlice(w, c.row0, c.rows)], grid1d(gpu, Math.ceil(c.rows / (GEMV_WG / GEMV_TPR))));
-    } else if (useV2(K, opts.tile)) {
+    } else if (useGemmV2(K, opts.tile)) {
       nf4GemmV2(gpu, { bwd: false, O: y, A: x, weight: [wSlice(w, c.row0, c.rows)], format: 'w16', M, NO: c.rows, R: K, acc, ldo: N, o0: c.row0, lda: K, a0: 0, wk: K, wrows: c.rows, ebase: 0, wflags: f16 });
     } else {
       const u = gpu.uniform(packUniform([M, c.rows, K, acc, N, c.row0, K, 0, K, c.rows, 0, f16]));
@@ -130,7 +125,7 @@ export function matmul16Backward(gpu: Gpu, dx: Tensor, dy: Tensor, w: Weight16, 
   const aligned = K % 2 === 0 ? 1 : 0;
   chunks(gpu, w, 'matmul16Backward').forEach((c, i) => {
     const acc = i > 0 || opts.accumulate ? 1 : 0;
-    if (useV2(K, opts.tile)) {
+    if (useGemmV2(K, opts.tile)) {
       nf4GemmV2(gpu, { bwd: true, O: dx, A: dy, weight: [wSlice(w, c.row0, c.rows)], format: 'w16', M, NO: K, R: c.rows, acc, ldo: K, o0: 0, lda: N, a0: c.row0, wk: K, wrows: c.rows, ebase: 0, wflags: f16 });
       return;
     }

@@ -31,6 +31,8 @@ const breakdownReps = Number(opt('breakdown-reps', '3'));
 const newTokens = Number(opt('new-tokens', tiny ? '6' : '64'));
 const promptLen = Number(opt('prompt', tiny ? '8' : '128'));
 const R = 16;
+// --recompute: activation recomputation forced (as the 12 GB plan needs for long micro-batches), to measure its cost.
+const recompute = flag('recompute');
 // --no-mma: the f32 kernels only, as in Chrome without the experimental subgroup-matrix feature.
 const noMma = flag('no-mma');
 if (noMma) { mmaSettings.enabled = false; attnMmaSettings.enabled = false; }
@@ -71,7 +73,7 @@ report.loadSeconds = (performance.now() - t0) / 1000;
 log(`random NF4 model ready in ${report.loadSeconds.toFixed(1)} s, ${(gpu.allocatedBytes / 2 ** 30).toFixed(2)} GiB on the GPU`);
 
 for (const batch of batches) {
-  const r = await attempt(`step batch ${batch}`, () => benchStep(gpu, w, { seq, batch, warmup, steps, r: R }, breakdownReps));
+  const r = await attempt(`step batch ${batch}`, () => benchStep(gpu, w, { seq, batch, warmup, steps, r: R, recompute }, breakdownReps));
   if (r) {
     report.steps.push(r);
     log(`T=${r.tokens}: ${r.msPerStep.toFixed(0)} ms/step, ${r.tokensPerSecond.toFixed(0)} tok/s, loss ${r.loss.toFixed(3)}, peak ${(r.peakBytes / 2 ** 30).toFixed(2)} GiB`);

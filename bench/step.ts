@@ -29,7 +29,8 @@ import { allocTraining, ceChunkRows, type TrainState } from '../src/train/sessio
 import { gpuTimeMs } from './gputime';
 import { dispatchCounter, memoryTracker } from './track';
 
-export interface StepOptions { seq: number; batch: number; warmup: number; steps: number; r: number }
+/** `recompute`: force activation recomputation (else only when the activations do not fit). */
+export interface StepOptions { seq: number; batch: number; warmup: number; steps: number; r: number; recompute?: boolean }
 
 export interface Component { name: string; count: number; ms: number; totalMs: number; gflop: number; tflops: number }
 
@@ -152,7 +153,7 @@ function destroyTraining(gpu: Gpu, st: TrainState): void {
 }
 
 async function allocFitting(gpu: Gpu, w: ModelWeights, o: StepOptions): Promise<TrainState> {
-  for (const recompute of [false, true]) {
+  for (const recompute of o.recompute ? [true] : [false, true]) {
     const cfg = resolveTrainConfig({ seqLen: o.seq, batchSize: o.batch, r: o.r, alpha: 2 * o.r, recompute });
     try {
       return await gpu.guarded(`allocTraining(recompute=${recompute})`, () => allocTraining(gpu, w, cfg));

@@ -108,10 +108,12 @@ export function planMemory(cfg: LlamaConfig, opts: PlanOptions): MemoryPlan {
   parts['lora.adam.v'] = loraParams * f32;
 
   // ---- activations saved by one layer's forward for its backward (all f32) --------------------
+  // The module inputs only LoRA's backward reads — xn1, xn2 [N, C] and mlp_h [N, F] — are one
+  // buffer each for all layers, rebuilt in the backward from x, h1, gate, up (activations.ts).
+  const sharedInputs = (2 * N * C + N * F) * f32;
   const perLayer: [string, number][] = [
     ['x', N * C], //             [N, C]      layer input (residual stream)
     ['rstd1', N], //             [N]         1/rms of x (input_layernorm)
-    ['xn1', N * C], //           [N, C]      normed x: input of q/k/v_proj
     ['q', N * H * D], //         [N, H·D]    q after rope
     ['k', N * Hkv * D], //       [N, Hkv·D]  k after rope
     ['v', N * Hkv * D], //       [N, Hkv·D]  v
@@ -119,15 +121,15 @@ export function planMemory(cfg: LlamaConfig, opts: PlanOptions): MemoryPlan {
     ['lse', H * N], //           [H, N]      log-sum-exp of each attention row (flash backward)
     ['h1', N * C], //            [N, C]      residual after attention (x + o_proj out)
     ['rstd2', N], //             [N]         1/rms of h1 (post_attention_layernorm)
-    ['xn2', N * C], //           [N, C]      normed h1: input of gate/up_proj
     ['gate', N * F], //          [N, F]      gate_proj out (pre-SiLU)
     ['up', N * F], //            [N, F]      up_proj out
-    ['mlp_h', N * F], //         [N, F]      silu(gate)·up: down_proj input
   ];
   for (const m of targets) perLayer.push([`lora_xa.${m}`, N * r]); // [N, r] dropout(x)·Aᵀ per LoRA module
   // (dropout masks are regenerated from the step's seed, not stored)
   const layerBytes = perLayer.reduce((s, [, n]) => s + n * f32, 0);
   for (const [name, n] of perLayer) bindings.push([`act.${name}`, n * f32]);
+  bindings.push(['act.mlp_h', N * F * f32]);
+  parts['activations.module_inputs'] = sharedInputs; // xn1, xn2, mlp_h: one set, rebuilt per layer
   if (opts.recompute) {
     parts['activations.layer_inputs'] = L * N * C * f32; // x of every layer
     parts['activations.recompute_layer'] = layerBytes - N * C * f32; // one layer's set (less x), rebuilt in backward

@@ -90,6 +90,22 @@ describe('training loop', () => {
     got.forEach((t, i) => expect(Buffer.from(t.buffer).equals(Buffer.from(want[i].buffer))).toBe(true));
   });
 
+  it('recomputation on or off gives the same bits (the shared xn1/xn2/h are rebuilt exactly)', async () => {
+    const gpu = await testGpu();
+    const w = await demo(gpu);
+    const data = { train: examples(8, 4), val: [] };
+    const run = async (recompute: boolean) => {
+      const cfg = resolveTrainConfig({ ...CFG, maxSteps: 2, recompute });
+      const st = allocTraining(gpu, w, cfg);
+      expect(st.acts.recompute).toBe(recompute);
+      await train({ gpu, weights: w, ...st, store: null, runId: `r${recompute}` }, cfg, data, { pause: false, cancel: false }, () => {});
+      return snapshot(gpu, st);
+    };
+    const lean = await run(false), recomputed = await run(true);
+    expect(lean.some((t) => t.some((x) => x !== 0))).toBe(true);
+    lean.forEach((t, i) => expect(Buffer.from(t.buffer).equals(Buffer.from(recomputed[i].buffer))).toBe(true));
+  });
+
   it('skips a damaged checkpoint and loads the previous one', async () => {
     const gpu = await testGpu();
     const w = await demo(gpu);

@@ -7,7 +7,9 @@
 // 16·sg .. 16·sg + 15. It walks the packed rows of all G query heads of g that can see its keys
 // (positions k0 .. end of the last key's segment) in tiles of BQ rows (q·scale and dout·up staged
 // as f16; up = one power of two per call, see attention_bwd_dq_mma.wgsl), so the G heads' shares
-// sum in registers (no reduce pass, fixed order). Per row tile:
+// sum in registers (no reduce pass, fixed order). Row split (grid z = nSplit > 1, short sequences
+// where the key tiles alone do not fill the GPU): workgroup z walks row tiles z, z + nSplit, …
+// and writes its partial dk, dv at z·zStride (the wrapper sums the splits in order). Per row tile:
 //   Sᵀ = k·(q·scale)ᵀ → St, dP'ᵀ = v·(dout·up)ᵀ → dPt (f32 results stored to workgroup memory);
 //   lanes: Pᵀ = exp(Sᵀ − lse) masked, dS'ᵀ = Pᵀ ∘ (dP'ᵀ − up·D_i) → f16 Pt, dSt;
 //   dV' += Pᵀ·(dout·up), dK' += dS'ᵀ·(q·scale). End: dk = dK' / up, dv = dV' / up.
@@ -15,11 +17,11 @@
 
 struct Params {
   T: u32, nHeads: u32, nKv: u32, nPart: u32,
-  useSeg: u32, pad0: u32, pad1: u32, scale: f32,
+  useSeg: u32, nSplit: u32, zStride: u32, scale: f32, // zStride: vec4 between the splits' outputs
 }
 
-@group(0) @binding(0) var<storage, read_write> dk: array<vec4<f32>>; // [T, Hkv*D]
-@group(0) @binding(1) var<storage, read_write> dv: array<vec4<f32>>; // [T, Hkv*D]
+@group(0) @binding(0) var<storage, read_write> dk: array<vec4<f32>>; // [nSplit, T, Hkv*D]
+@group(0) @binding(1) var<storage, read_write> dv: array<vec4<f32>>; // [nSplit, T, Hkv*D]
 @group(0) @binding(2) var<storage, read> di: array<f32>;             // [H, T] rowsum(dout ∘ out)
 @group(0) @binding(3) var<storage, read> dmax: array<u32>;           // [nPart] max |dout| (f32 bits)
 @group(0) @binding(4) var<storage, read> dout: array<vec4<f32>>;     // [T, H*D]
@@ -119,7 +121,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   //@KV_LOAD
   //@ACC_DECL
 
-  for (var R0 = range.x; R0 < range.y; R0 += BQ) {
+  for (var R0 = range.x + wid.z * BQ; R0 < range.y; R0 += p.nSplit * BQ) {
     let nr = min(BQ, range.y - R0);
     for (var i = tid; i < BQ * DV; i += WG) {
       let r = i / DV;
@@ -174,8 +176,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 // nm matrices of subgroup sg staged at St / dPt [sg·16·LDS + m·256 ..) (its own rows, stride
-// 16) → columns 16·(i0 + m) of its keys' dk / dv, times f.
-fn write_kv(sg: u32, lane: u32, k0: u32, g: u32, i0: u32, nm: u32, f: f32) {
+// 16) → columns 16·(i0 + m) of its keys' dk / dv (split output at vec4 offset zo), times f.
+fn write_kv(sg: u32, lane: u32, k0: u32, g: u32, i0: u32, nm: u32, f: f32, zo: u32) {
   for (var e = lane; e < nm * 64u; e += 32u) {
     let m = e / 64u;
     let rr = (e % 64u) / 4u;
@@ -183,7 +185,7 @@ fn write_kv(sg: u32, lane: u32, k0: u32, g: u32, i0: u32, nm: u32, f: f32) {
     let c = sg * 16u + rr;
     if (k0 + c < p.T) {
       let at = sg * 16u * LDS + m * 256u + rr * 16u + 4u * d4;
-      let o = ((k0 + c) * p.nKv + g) * DV + 4u * (i0 + m) + d4;
+      let o = zo + ((k0 + c) * p.nKv + g) * DV + 4u * (i0 + m) + d4;
       dk[o] = vec4<f32>(St[at], St[at + 1u], St[at + 2u], St[at + 3u]) * f;
       dv[o] = vec4<f32>(dPt[at], dPt[at + 1u], dPt[at + 2u], dPt[at + 3u]) * f;
     }

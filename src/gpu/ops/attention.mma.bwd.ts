@@ -12,11 +12,12 @@
 import type { Gpu } from '../core/context';
 import { GpuError } from '../core/errors';
 import { packUniform, type Tensor } from '../core/tensor';
-import { mmaSettings } from './mma';
+import { MMA_SPLIT, mmaSettings } from './mma';
 import { grid1d } from './grid';
 import prepCode from '../../../shaders/attention_bwd_prep_mma.wgsl';
 import dqBody from '../../../shaders/attention_bwd_dq_mma.wgsl';
 import dkvBody from '../../../shaders/attention_bwd_dkv_mma.wgsl';
+import splitSumCode from '../../../shaders/nf4_mma_reduce.wgsl';
 import { scratchTensor } from '../core/scratch';
 
 /** dq tiles: BR rows (16 per subgroup) × BC keys. */
@@ -28,8 +29,26 @@ export const ATTN_MMA_DQ_TILES: DqTiles[] = [{ br: 64, bc: 32 }, { br: 32, bc: 3
 export const ATTN_MMA_DKV_TILES: DkvTiles[] = [
   { bk: 64, bq: 32, kreg: true }, { bk: 32, bq: 16, kreg: false }, { bk: 32, bq: 32, kreg: true }, { bk: 16, bq: 16, kreg: false },
 ];
-/** Forced tiles (bench, tests); undefined: the first candidate that fits the device. */
-export const attnMmaBwdSettings: { dq?: DqTiles; dkv?: DkvTiles } = {};
+/**
+ * Forced tiles (bench, tests); undefined: the first candidate that fits the device. `dkvSplit`
+ * forces the dk/dv row split (else dkvSplitFor); `wave`: workgroups resident at once (as MMA_SPLIT).
+ */
+export const attnMmaBwdSettings: { dq?: DqTiles; dkv?: DkvTiles; dkvSplit?: number; wave: number; maxSplit: number } =
+  { wave: MMA_SPLIT.wave, maxSplit: 4 };
+
+/**
+ * Row splits of the dk/dv kernel for T tokens: its ceil(T/BK)·Hkv workgroups each walk every row
+ * that sees their keys (the first key tile of a sequence walks all T·G rows), so short sequences
+ * leave the GPU part idle on a long critical path. Double the split while the workgroups still
+ * fit in half a wave, up to maxSplit (T = 512 at 64 keys: 64 workgroups → 4 splits).
+ */
+export function dkvSplitFor(T: number, hkv: number, t: DkvTiles): number {
+  if (attnMmaBwdSettings.dkvSplit !== undefined) return attnMmaBwdSettings.dkvSplit;
+  const wgs = Math.ceil(T / t.bk) * hkv;
+  let s = 1;
+  while (s < attnMmaBwdSettings.maxSplit && 2 * wgs * s <= attnMmaBwdSettings.wave) s *= 2;
+  return s;
+}
 
 /** Workgroup bytes of the dq kernel (mirrors the WGSL declarations). */
 export function attnMmaDqSmem(d: number, { br, bc }: DqTiles): number {
@@ -153,7 +172,7 @@ export function attnMmaDkvSource(d: number, t: DkvTiles): string {
       for (const m of ms) {
         epi.push(st('St', `sg * 16u * LDS + ${256 * m}u`, `dk_${i0 + m}`, '16u'), st('dPt', `sg * 16u * LDS + ${256 * m}u`, `dv_${i0 + m}`, '16u'));
       }
-      epi.push('workgroupBarrier();', `write_kv(sg, lane, k0, g, ${i0}u, ${ms.length}u, down);`, 'workgroupBarrier();');
+      epi.push('workgroupBarrier();', `write_kv(sg, lane, k0, g, ${i0}u, ${ms.length}u, down, wid.z * p.zStride);`, 'workgroupBarrier();');
     }
     return head() + `const HD: u32 = ${d}u;\nconst BK: u32 = ${t.bk}u;\nconst BQ: u32 = ${t.bq}u;\nconst KREG: bool = ${t.kreg};\n` + fill(dkvBody, {
       KV_LOAD: kvl,
@@ -201,9 +220,22 @@ export function attnMmaBackward(
     [dq.buffer, s.di, s.dmax, dout.buffer, q.buffer, k.buffer, v.buffer, lse.buffer, segIds.buffer, u],
     [Math.ceil((T * G) / tiles.dq.br), hkv],
   );
-  gpu.dispatch(
-    { code: src(attnMmaDkvSource(d, tiles.dkv)) },
-    [dk.buffer, dv.buffer, s.di, s.dmax, dout.buffer, q.buffer, k.buffer, v.buffer, lse.buffer, segIds.buffer, u],
-    [Math.ceil(T / tiles.dkv.bk), hkv],
-  );
+  const S = dkvSplitFor(T, hkv, tiles.dkv);
+  const n = T * hkv * d; // elements of dk (and of dv)
+  const grid: [number, number, number] = [Math.ceil(T / tiles.dkv.bk), hkv, S];
+  const dkvArgs = [s.di, s.dmax, dout.buffer, q.buffer, k.buffer, v.buffer, lse.buffer, segIds.buffer];
+  if (S === 1) {
+    const uk = gpu.uniform(packUniform([T, h, hkv, nPart, 1, 1, 0, { f: 1 / Math.sqrt(d) }]));
+    gpu.dispatch({ code: src(attnMmaDkvSource(d, tiles.dkv)) }, [dk.buffer, dv.buffer, ...dkvArgs, uk], grid);
+    return;
+  }
+  // Partials [S, T, Hkv·D] of dk and dv, then summed in split order into dk, dv (assigned).
+  const part = (name: string) => scratchTensor(gpu, name, S * n, { min: 4 }).buffer;
+  const pk = part('attention.mma.dk_split'), pv = part('attention.mma.dv_split');
+  const uk = gpu.uniform(packUniform([T, h, hkv, nPart, 1, S, n / 4, { f: 1 / Math.sqrt(d) }]));
+  gpu.dispatch({ code: src(attnMmaDkvSource(d, tiles.dkv)) }, [pk, pv, ...dkvArgs, uk], grid);
+  const ur = gpu.uniform(packUniform([T, hkv * d, S, 0, hkv * d, 0]));
+  const g1 = grid1d(gpu, Math.ceil(n / 256));
+  gpu.dispatch({ code: splitSumCode, constants: { WG: 256 } }, [dk.buffer, { buffer: pk, offset: 0, size: 4 * S * n }, ur], g1);
+  gpu.dispatch({ code: splitSumCode, constants: { WG: 256 } }, [dv.buffer, { buffer: pv, offset: 0, size: 4 * S * n }, ur], g1);
 }

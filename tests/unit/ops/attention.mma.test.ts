@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { attentionBackward, attentionForward, type AttnShape } from '../../../src/gpu/ops/attention';
 import { attentionBackwardRef, attentionForwardRef } from '../../../src/gpu/ops/attention.ref';
 import {
-  ATTN_MMA_DKV_TILES, ATTN_MMA_DQ_TILES, attnMmaBwdSettings, attnMmaBwdTiles, attnMmaDkvSmem, attnMmaDkvSource, attnMmaDqSmem,
+  ATTN_MMA_DKV_TILES, ATTN_MMA_DQ_TILES, attnMmaBwdSettings, attnMmaBwdTiles, attnMmaDkvSmem, attnMmaDkvSource, dkvSplitFor, attnMmaDqSmem,
   attnMmaDqSource, type DkvTiles, type DqTiles,
 } from '../../../src/gpu/ops/attention.mma.bwd';
 import { ATTN_MMA_TILES, attnMmaFwdSmem, attnMmaFwdSource, attnMmaSettings, useAttnMma } from '../../../src/gpu/ops/attention.mma';
@@ -102,7 +102,8 @@ describe('tensor-core attention routing', () => {
 
 // Backward: dq, dk, dv from the reference forward's out and lse (so only the backward's f16
 // rounding is measured): q·scale, k, v, dout·2^e, P and dS are f16, sums f32.
-interface BwdCase extends Case { doutScale?: number; dq?: DqTiles; dkv?: DkvTiles }
+// split: the dk/dv row split (default: dkvSplitFor, i.e. 4 at these short lengths).
+interface BwdCase extends Case { doutScale?: number; dq?: DqTiles; dkv?: DkvTiles; split?: number }
 const BWD_CASES: BwdCase[] = [
   { segs: [7], shape: S82_16 },
   { segs: [20, 17], shape: S41_32 },
@@ -111,8 +112,10 @@ const BWD_CASES: BwdCase[] = [
   // other tile variants: K, V in registers with 2 subgroups; small dq tiles
   { segs: [5, 32], shape: S41_32, dq: { br: 32, bc: 16 }, dkv: { bk: 32, bq: 32, kreg: true } },
   { segs: [37], shape: S82_16, dkv: { bk: 64, bq: 32, kreg: true } },
+  { segs: [70, 60], shape: S82_16, split: 1 }, // no row split
+  { segs: [130], shape: S41_32, split: 3 }, // a split count that is not a power of two
 ];
-const bwdName = (c: BwdCase) => `${name(c)}${c.doutScale ? ` dout×${c.doutScale}` : ''}${c.dq ? ` dq ${c.dq.br}×${c.dq.bc}` : ''}${c.dkv ? ` dkv ${c.dkv.bk}×${c.dkv.bq}${c.dkv.kreg ? ' kreg' : ''}` : ''}`;
+const bwdName = (c: BwdCase) => `${name(c)}${c.doutScale ? ` dout×${c.doutScale}` : ''}${c.dq ? ` dq ${c.dq.br}×${c.dq.bc}` : ''}${c.dkv ? ` dkv ${c.dkv.bk}×${c.dkv.bq}${c.dkv.kreg ? ' kreg' : ''}` : ''}${c.split ? ` split ${c.split}` : ''}`;
 
 async function runBackward(gpu: Gpu, c: BwdCase, x: ReturnType<typeof inputs>, out: Float64Array, lse: Float64Array) {
   const { nHeads: H, nKvHeads: Hkv, headDim: D } = c.shape;
@@ -126,12 +129,13 @@ async function runBackward(gpu: Gpu, c: BwdCase, x: ReturnType<typeof inputs>, o
   };
   attnMmaBwdSettings.dq = c.dq;
   attnMmaBwdSettings.dkv = c.dkv;
+  attnMmaBwdSettings.dkvSplit = c.split;
   try {
     await gpu.guarded('attention mma backward', () => {
       attentionBackward(gpu, t.dq, t.dk, t.dv, t.dout, t.q, t.k, t.v, t.out, t.lse, t.seg, c.shape, 'mma', { source: emulate });
     });
   } finally {
-    attnMmaBwdSettings.dq = attnMmaBwdSettings.dkv = undefined;
+    attnMmaBwdSettings.dq = attnMmaBwdSettings.dkv = attnMmaBwdSettings.dkvSplit = undefined;
   }
   return [await readF32(gpu, t.dq), await readF32(gpu, t.dk), await readF32(gpu, t.dv)];
 }
@@ -147,6 +151,14 @@ describe('tensor-core attention backward (emulated builtins)', () => {
     expect(attnMmaDkvSmem(128, ATTN_MMA_DKV_TILES[1])).toBeLessThanOrEqual(48 * 1024);
     expect(attnMmaDqSmem(32, ATTN_MMA_DQ_TILES[0])).toBeLessThanOrEqual(32 * 1024);
     expect(attnMmaDkvSmem(32, ATTN_MMA_DKV_TILES[1])).toBeLessThanOrEqual(32 * 1024);
+  });
+
+  it('splits the dk/dv row walk only while its workgroups fill less than half a wave', () => {
+    const t = ATTN_MMA_DKV_TILES[0]; // 64 keys
+    expect(dkvSplitFor(512, 8, t)).toBe(4); // 64 workgroups
+    expect(dkvSplitFor(1024, 8, t)).toBe(2); // 128
+    expect(dkvSplitFor(2048, 8, t)).toBe(1); // 256: a wave already
+    expect(dkvSplitFor(100000, 8, t)).toBe(1);
   });
 
   it.each(BWD_CASES.map((c) => [bwdName(c), c] as const))('backward matches the reference at %s', async (_n, c) => {

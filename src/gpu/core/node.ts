@@ -4,9 +4,14 @@
 
 let nodeGpu: GPU | undefined;
 
-/** Dawn toggles that unlock f16 and subgroup matrices on NVIDIA/Vulkan (harmless elsewhere). */
+/**
+ * Dawn toggles that unlock f16 and subgroup matrices on NVIDIA/Vulkan (harmless elsewhere), and
+ * full-precision GPU timestamps: Dawn rounds them to 65.536 µs by default (a browser's timer
+ * defence), which made the bench's per-component timings of short kernels meaningless.
+ */
 export const DAWN_FAST_FLAGS = [
   'enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia',
+  'disable-dawn-features=timestamp_quantization',
 ];
 
 /**

@@ -18,6 +18,8 @@ import { benchStep, type StepResult } from './step';
 import { printReport } from './report';
 import { mmaSettings } from '../src/gpu/ops/mma';
 import { attnMmaSettings } from '../src/gpu/ops/attention.mma';
+import { attnMmaBwdSettings } from '../src/gpu/ops/attention.mma.bwd';
+import { loraGemmSettings } from '../src/gpu/ops/lora.gemm';
 
 const argv = process.argv.slice(2);
 const flag = (n: string) => argv.includes(`--${n}`);
@@ -36,6 +38,10 @@ const recompute = flag('recompute');
 // --no-mma: the f32 kernels only, as in Chrome without the experimental subgroup-matrix feature.
 const noMma = flag('no-mma');
 if (noMma) { mmaSettings.enabled = false; attnMmaSettings.enabled = false; }
+// A/B knobs for one setting at a time: --dkv-split S (tensor-core attention backward's dk/dv row
+// split, else automatic), --lora-min-tokens N (T from which LoRA runs its dedicated kernels).
+if (argv.includes('--dkv-split')) attnMmaBwdSettings.dkvSplit = Number(opt('dkv-split', '1'));
+if (argv.includes('--lora-min-tokens')) loraGemmSettings.minTokens = Number(opt('lora-min-tokens', '1024'));
 
 export interface BenchReport {
   when: string; tiny: boolean; tensorCores: boolean;

@@ -62,8 +62,11 @@ export function packedBatch(seq: number, batch: number, vocab: number, seed: num
   };
 }
 
-/** FLOP of one training step over T tokens in sequences of `seq` (frozen base: no weight grads). */
-export function stepFlop(w: ModelWeights, T: number, seq: number, r: number, targets: readonly Target[]): { gemm: number; lora: number; attn: number; head: number } {
+/**
+ * FLOP of one training step over T tokens in sequences of `seq` (frozen base: no weight grads);
+ * `pairs`: the causal (query, key) pairs when the sequences differ in length (else from seq).
+ */
+export function stepFlop(w: Pick<ModelWeights, 'dims'>, T: number, seq: number, r: number, targets: readonly Target[], pairs = (T / seq) * (seq * (seq + 1)) / 2): { gemm: number; lora: number; attn: number; head: number } {
   const d = w.dims;
   const perTokLinear = 2 * (d.C * d.H * d.D * 2 + d.C * d.Hkv * d.D * 2 + 3 * d.C * d.I); // one pass, all 7
   const qkv = 2 * (d.C * d.H * d.D + 2 * d.C * d.Hkv * d.D);
@@ -71,7 +74,6 @@ export function stepFlop(w: ModelWeights, T: number, seq: number, r: number, tar
   // LoRA: forward 2 GEMMs, backward 4 (dB, dxa, dA, dx): 3 · 2·T·r·(in + out) per module
   const lora = d.L * targets.reduce((s, t) => { const m = moduleShape(d, t); return s + 3 * 2 * T * r * (m.inF + m.outF); }, 0);
   // causal attention inside sequences: QKᵀ and PV forward (2 GEMMs), backward 5 (recomputed P)
-  const pairs = (T / seq) * (seq * (seq + 1)) / 2;
   const attn = d.L * d.H * pairs * d.D * 2 * (2 + 5);
   const head = T * d.V * d.C * 2 * 2; // lm_head forward + dx
   return { gemm, lora, attn, head };

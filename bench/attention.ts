@@ -10,9 +10,11 @@
 // against them at every shape. The tensor-core backward (attention.mma.bwd.ts) is checked against
 // the f64 reference at the same small shapes and against the tiled kernels at every shape, and
 // timed with each dk/dv tile variant. One untimed pass of every kernel precedes the first timed shape.
-// Run: `node scripts/run-ts.mjs bench/attention.ts [--smoke] [--simple] [--out FILE]` (--smoke: tiny
-// shapes for the software GPU; --simple: also time the simple kernels). Writes JSON to --out,
-// else $OUT/attention.json, else bench/results/.
+// Run: `node scripts/run-ts.mjs bench/attention.ts [--smoke] [--simple] [--variants [a,b]] [--out FILE]`
+// (--smoke: tiny shapes for the software GPU; --simple: also time the simple kernels; --variants:
+// also time the f32 tiled forward variants of attention.tiled.ts, all or the named ones, and print
+// a table of TFLOP/s and agreement with the base kernel). Writes JSON to --out, else
+// $OUT/attention.json, else bench/results/.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -25,6 +27,7 @@ import {
 import { attentionBackwardRef, attentionForwardRef } from '../src/gpu/ops/attention.ref';
 import { attnMmaFwdTiles, attnMmaUnsupportedReason } from '../src/gpu/ops/attention.mma';
 import { ATTN_MMA_DKV_TILES, attnMmaBwdSettings, attnMmaBwdTiles, attnMmaDkvSmem, type DkvTiles } from '../src/gpu/ops/attention.mma.bwd';
+import { ATTN_FWD_VARIANTS, attnFwdVariant, attnTiledSettings } from '../src/gpu/ops/attention.tiled';
 import { Rng } from '../src/util/rng';
 import { gpuTimeMs } from './gputime';
 
@@ -36,6 +39,9 @@ const shape: AttnShape = smoke ? { nHeads: 4, nKvHeads: 1, headDim: 128 } : { nH
 const CASES: [number, number][] = smoke ? [[64, 32]] : [[512, 512], [2048, 512], [2048, 2048]];
 const DECODE_LENS = smoke ? [40] : [128, 512, 2048];
 const gpu = await Gpu.create(await nodeGpuApi());
+const vArg = argv.includes('--variants') ? (opt('variants') ?? '') : undefined;
+const VARIANTS = vArg === undefined ? [] : (vArg && !vArg.startsWith('--') ? vArg.split(',') : Object.keys(ATTN_FWD_VARIANTS));
+for (const v of VARIANTS) if (!(v in ATTN_FWD_VARIANTS)) throw new Error(`unknown variant ${v}; known: ${Object.keys(ATTN_FWD_VARIANTS)}`);
 const mmaWhy = attnMmaUnsupportedReason(gpu, 128);
 const FAMILIES: AttnKernels[] = [...(argv.includes('--simple') ? ['simple' as const] : []), 'tiled'];
 const FWD_FAMILIES: AttnKernels[] = [...FAMILIES, ...(mmaWhy === null ? ['mma' as const] : [])];
@@ -196,6 +202,7 @@ for (const [T, seq] of CASES) {
     }
     save();
   }
+  if (VARIANTS.length) await timeVariants(x, T, seq, fwdFlop, results.tiled);
   for (const [a, b] of [['tiled', 'simple'], ['mma', 'tiled']]) {
     if (!results[a] || !results[b]) continue;
     ['out', 'lse', 'dq', 'dk', 'dv'].slice(0, Math.min(results[a].length, results[b].length)).forEach((n, i) => {
@@ -205,6 +212,35 @@ for (const [T, seq] of CASES) {
     });
   }
   for (const t of Object.values(x)) destroyTensor(gpu, t);
+}
+
+/**
+ * The tiled forward variants (attention.tiled.ts) at this shape: one untimed call each (pipeline
+ * compile), then timed; out and lse compared with the base tiled kernel's (`base`: [out, lse]).
+ */
+async function timeVariants(x: Record<string, Tensor>, T: number, seq: number, fwdFlop: number, base?: Float32Array[]): Promise<void> {
+  const table: string[] = [];
+  for (const v of VARIANTS) {
+    attnTiledSettings.fwd = v;
+    try {
+      const cfg = attnFwdVariant(gpu, D);
+      const fwd = () => attentionForward(gpu, x.out, x.lse, x.q, x.k, x.v, x.seg, shape, 'tiled');
+      await gpu.guarded(`variant ${v}`, fwd);
+      const t = await timed(fwd);
+      const tf = fwdFlop / t.ms / 1e9;
+      row({ op: 'forward', kernels: `tiled:${v}`, T, seq, ms: t.ms, tflops: tf, timing: t.timing });
+      const got = [await readF32(gpu, x.out), await readF32(gpu, x.lse)];
+      const d = base ? got.map((g, i) => maxRel(g, base[i])) : [NaN, NaN];
+      d.forEach((m, i) => checks.push({ what: `T=${T} seq=${seq} ${['out', 'lse'][i]} tiled:${v} vs tiled`, maxRelDiff: m }));
+      const c = cfg ? `${cfg.br}x${cfg.bc} tm${cfg.tm} wg${(cfg.br / cfg.tm) * cfg.ntc}${cfg.sg ? ' sg' : ''}` : v === 'base' ? 'base' : 'DOES NOT FIT: base ran';
+      table.push(`  ${v.padEnd(9)} ${c.padEnd(22)} ${t.ms.toFixed(4).padStart(9)} ms ${tf.toFixed(2).padStart(6)} TF/s  out ${d[0].toExponential(1)} lse ${d[1].toExponential(1)}`);
+    } catch (e) {
+      errors.push(`variant ${v} T=${T} seq=${seq}: ${String((e as Error).message ?? e)}`);
+      console.log(`ERROR ${errors[errors.length - 1]}`);
+    } finally { attnTiledSettings.fwd = 'base'; }
+  }
+  console.log(`forward variants, T=${T} seq=${seq} (max |diff| / max |base| against the base tiled kernel):\n${table.join('\n')}`);
+  save();
 }
 
 // Decode: one new token (B = 1) over a cache of `len` rows; bytes = K and V rows read once.

@@ -23,6 +23,7 @@ import reduceCode from '../../../shaders/attention_bwd_reduce.wgsl';
 import { grid1d } from './grid';
 import { attnMmaFwdSource, attnMmaFwdTiles, useAttnMma, type AttnOptions } from './attention.mma';
 import { attnMmaBackward, attnMmaBwdTiles } from './attention.mma.bwd';
+import { attnFwdPfSource, attnFwdVariant } from './attention.tiled';
 
 export interface AttnShape {
   nHeads: number;
@@ -192,9 +193,10 @@ export function attentionForward(
     return;
   }
   if (useTiled(gpu, d, kernels === 'mma' ? 'auto' : kernels, 'fwd')) {
-    const c = attentionTiledConfig(gpu, 'fwd', d)!;
+    const pf = attnFwdVariant(gpu, d); // a benchmarked variant (attention.tiled.ts), else the base kernel
+    const c = pf ? { a: pf.br } : attentionTiledConfig(gpu, 'fwd', d)!;
     gpu.dispatch(
-      { code: tiledSource('fwd', d, c) },
+      { code: pf ? attnFwdPfSource(d, pf) : tiledSource('fwd', d, attentionTiledConfig(gpu, 'fwd', d)!) },
       [out.buffer, lse.buffer, q.buffer, k.buffer, v.buffer, segIds.buffer, params(gpu, T, T, shape, 0, true, true)],
       [Math.ceil((T * (h / hkv)) / c.a), hkv],
     );

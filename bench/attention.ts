@@ -27,7 +27,7 @@ import {
 import { attentionBackwardRef, attentionForwardRef } from '../src/gpu/ops/attention.ref';
 import { attnMmaFwdTiles, attnMmaUnsupportedReason } from '../src/gpu/ops/attention.mma';
 import { ATTN_MMA_DKV_TILES, attnMmaBwdSettings, attnMmaBwdTiles, attnMmaDkvSmem, type DkvTiles } from '../src/gpu/ops/attention.mma.bwd';
-import { ATTN_FWD_VARIANTS, attnFwdVariant, attnTiledSettings } from '../src/gpu/ops/attention.tiled';
+import { ATTN_FWD_DEFAULT, ATTN_FWD_VARIANTS, attnFwdVariant, attnTiledSettings } from '../src/gpu/ops/attention.tiled';
 import { Rng } from '../src/util/rng';
 import { gpuTimeMs } from './gputime';
 
@@ -237,7 +237,7 @@ async function timeVariants(x: Record<string, Tensor>, T: number, seq: number, f
     } catch (e) {
       errors.push(`variant ${v} T=${T} seq=${seq}: ${String((e as Error).message ?? e)}`);
       console.log(`ERROR ${errors[errors.length - 1]}`);
-    } finally { attnTiledSettings.fwd = 'base'; }
+    } finally { attnTiledSettings.fwd = ATTN_FWD_DEFAULT; }
   }
   console.log(`forward variants, T=${T} seq=${seq} (max |diff| / max |base| against the base tiled kernel):\n${table.join('\n')}`);
   save();

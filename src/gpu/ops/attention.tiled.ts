@@ -1,6 +1,6 @@
 // Variants of the f32 tiled attention forward (shaders/attention_fwd_tiled_pf.wgsl), selectable
-// through `attnTiledSettings.fwd` and timed by `bench/attention.ts --variants`; 'base' (the
-// default) is the original attention_fwd_tiled.wgsl, chosen in attention.ts. The 'pf' variants prefetch K/V
+// through `attnTiledSettings.fwd` and timed by `bench/attention.ts --variants`; 'base' is the
+// original attention_fwd_tiled.wgsl, chosen in attention.ts (the default is ATTN_FWD_DEFAULT). The 'pf' variants prefetch K/V
 // tiles into registers one compute phase ahead, reduce rows with subgroup shuffles where the
 // device has subgroups (else workgroup memory), and walk query tiles heavy-first; they differ in
 // rows per thread TM, i.e. threads per workgroup WG = (BR / TM) · NTC.
@@ -25,8 +25,13 @@ export const ATTN_FWD_VARIANTS: Record<string, PfVariant | null> = {
   pf256: { tm: 1, sg: true },
 };
 
-/** Which forward variant attentionForward's tiled path runs (bench/tests set it; default 'base'). */
-export const attnTiledSettings: { fwd: string } = { fwd: 'base' };
+/**
+ * The default forward: 'pf128-wg' (H200 run 29, bench/NOTES.md v25: 2.9–3.1× 'base' at T = 512
+ * and 2048, bitwise equal to it; the subgroup-shuffle reductions were slower than workgroup memory).
+ */
+export const ATTN_FWD_DEFAULT = 'pf128-wg';
+/** Which forward variant attentionForward's tiled path runs (bench/tests set it). */
+export const attnTiledSettings: { fwd: string } = { fwd: ATTN_FWD_DEFAULT };
 
 export interface PfConfig { br: number; bc: number; tm: number; ntc: number; sg: boolean }
 

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { attentionForward, type AttnShape } from '../../../src/gpu/ops/attention';
 import { attentionForwardRef } from '../../../src/gpu/ops/attention.ref';
-import { ATTN_FWD_VARIANTS, attnFwdPfConfig, attnFwdVariant, attnTiledSettings, pfSmem } from '../../../src/gpu/ops/attention.tiled';
+import { ATTN_FWD_VARIANTS, attnFwdPfConfig, attnFwdVariant, ATTN_FWD_DEFAULT, attnTiledSettings, pfSmem } from '../../../src/gpu/ops/attention.tiled';
 import { Gpu } from '../../../src/gpu/core/context';
 import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
 import { Rng } from '../../../src/util/rng';
@@ -30,7 +30,7 @@ const CASES: [number[], AttnShape][] = [
 ];
 const name = ([segs, s]: [number[], AttnShape]) => `segs=[${segs}] H=${s.nHeads} Hkv=${s.nKvHeads} D=${s.headDim}`;
 
-afterEach(() => { attnTiledSettings.fwd = 'base'; });
+afterEach(() => { attnTiledSettings.fwd = ATTN_FWD_DEFAULT; });
 
 async function check(gpu: Gpu, variant: string, segs: number[], shape: AttnShape, seed: number): Promise<void> {
   const { nHeads: H, nKvHeads: Hkv, headDim: D } = shape;
@@ -68,8 +68,10 @@ describe('tiled attention forward variants', () => {
       await check(gpu, variant, [5, 12, 3], S41_128, 3);
     });
 
-  it('uses subgroup reductions only where the device has subgroups; base is the default', async () => {
-    expect(attnTiledSettings.fwd).toBe('base');
+  it('uses subgroup reductions only where the device has subgroups; pf128-wg is the default', async () => {
+    expect(attnTiledSettings.fwd).toBe('pf128-wg');
+    expect(attnFwdVariant(await testGpu(), 128)).toMatchObject({ br: 32, tm: 2, ntc: 8, sg: false }); // bc from the storage limit
+    attnTiledSettings.fwd = 'base';
     expect(attnFwdVariant(await testGpu(), 128)).toBeUndefined();
     const plain = await testGpu({ subgroups: false, f16: false });
     expect(attnFwdPfConfig(plain, 128, ATTN_FWD_VARIANTS.pf128!)!.sg).toBe(false);

@@ -20,6 +20,7 @@ import { mmaSettings } from '../src/gpu/ops/mma';
 import { attnMmaSettings } from '../src/gpu/ops/attention.mma';
 import { attnMmaBwdSettings } from '../src/gpu/ops/attention.mma.bwd';
 import { loraGemmSettings } from '../src/gpu/ops/lora.gemm';
+import { attnTiledSettings } from '../src/gpu/ops/attention.tiled';
 
 const argv = process.argv.slice(2);
 const flag = (n: string) => argv.includes(`--${n}`);
@@ -42,6 +43,8 @@ if (noMma) { mmaSettings.enabled = false; attnMmaSettings.enabled = false; }
 // split, else automatic), --lora-min-tokens N (T from which LoRA runs its dedicated kernels).
 if (argv.includes('--dkv-split')) attnMmaBwdSettings.dkvSplit = Number(opt('dkv-split', '1'));
 if (argv.includes('--lora-min-tokens')) loraGemmSettings.minTokens = Number(opt('lora-min-tokens', '1024'));
+// --attn-fwd V: the f32 tiled attention forward variant (attention.tiled.ts; used with --no-mma).
+if (argv.includes('--attn-fwd')) attnTiledSettings.fwd = opt('attn-fwd', attnTiledSettings.fwd);
 
 export interface BenchReport {
   when: string; tiny: boolean; tensorCores: boolean;

@@ -16,7 +16,7 @@ import { DAWN_FAST_FLAGS, nodeGpuApi } from '../src/gpu/core/node';
 import { createTensor, destroyTensor, readF32, tensorFrom, type Tensor } from '../src/gpu/core/tensor';
 import { nf4Destroy, nf4Matmul, nf4Upload, nf4WeightBytes, type Nf4Weight } from '../src/gpu/ops/nf4';
 import { gemvSettings } from '../src/gpu/ops/nf4.matmul';
-import { gemvV3Plan, type GemvV3Plan } from '../src/gpu/ops/nf4.gemv.v3';
+import { gemvV3Plan, type GemvV3Plan, type GemvV3Probe, type GemvV3Unit } from '../src/gpu/ops/nf4.gemv.v3';
 import { createDynamicMap } from '../src/gpu/ops/nf4.ref';
 import { Rng } from '../src/util/rng';
 import { bestGpuMs, warmCopyBandwidth } from './gputime';
@@ -57,6 +57,28 @@ async function with_<T>(s: Setting, f: () => Promise<T>): Promise<T> {
   Object.assign(gemvSettings, s);
   try { return await f(); } finally { Object.assign(gemvSettings, keep); }
 }
+// ---- v3 probes (WRONG results, timing only; GemvV3Probe) -----------------------------------------
+// 'bytes' reads the codes and scales but neither x nor the table (the memory side alone); 'lut'
+// decodes through the table but reads no x; 'alu' reads x but decodes a nibble c as 1 + c/16 by two
+// integer ops (dot8a) instead of a table lookup.
+const KEEP_X = ['  _ = x[0]; // a probe may read no x: keep the binding'];
+const DOT8A = `fn dot8a(w: u32, lb: u32, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
+  let m = vec4<u32>(0x07800000u); let one = vec4<u32>(0x3f800000u);
+  let a = bitcast<vec4<f32>>(((vec4<u32>(w) << vec4<u32>(19u, 23u, 11u, 15u)) & m) | one);
+  let b = bitcast<vec4<f32>>(((vec4<u32>(w) << vec4<u32>(3u, 7u, 0u, 0u)) & m) | one);
+  return dot(a, x0) + dot(b, x1);
+}\n`;
+/** v3's decode with x0, x1 opened by `open(m, xi)` (xi: WGSL x index) and words dotted by `fn`. */
+const dots = (a: GemvV3Unit, open: (xi: string) => string, fn: string) => [...Array(a.words).keys()].flatMap((q) => a.toks.flatMap((m) => [
+  `      { ${open(`${m}u * kx + 2u * (jc * ${a.words}u + ${q}u)`)}`,
+  ...a.rows.map((r) => `        d${r}_${m} += ${fn}(${a.word(r, q)}, lb, x0, x1);`), '      }']));
+const PROBES: Record<'bytes' | 'lut' | 'alu', GemvV3Probe> = {
+  bytes: { name: 'bytes', wgsl: '', prologue: KEEP_X, unit: (a) => [...Array(a.words).keys()].flatMap((q) => a.rows.flatMap((r) => a.toks.map((m) =>
+    `      d${r}_${m} += bitcast<f32>((${a.word(r, q)} & 0x7fffffu) | 0x3f800000u);`))) },
+  lut: { name: 'lut', wgsl: '', prologue: KEEP_X, unit: (a) => dots(a, () => 'let x0 = vec4<f32>(1.0); let x1 = x0;', 'dot8') },
+  alu: { name: 'alu', wgsl: DOT8A, prologue: KEEP_X, unit: (a) => dots(a, (xi) => `let xi = ${xi}; let x0 = x[xi]; let x1 = x[xi + 1u];`, 'dot8a') },
+};
+
 const old = (M: number, N: number): Setting => ({ kernel: M >= 2 && N < 4096 ? 'v1' : 'v2' }); // the automatic choice before v3
 // run 22: many rows per slot in the word layout (x loads shared by R = 8–16 rows; a slot of P =
 // 128–256 lanes covers a whole K = 4096 row per unit step, i.e. each lane owns fixed columns).
@@ -65,12 +87,12 @@ const ALL_PLANS: Partial<GemvV3Plan>[] = [
   { vec: 1, lanes: 256, rows: 16, unroll: 1 }, { vec: 1, lanes: 256, rows: 8, unroll: 2 }, { vec: 1, lanes: 256, rows: 8, unroll: 1, pipe: true },
   { vec: 2, lanes: 256, rows: 8, unroll: 1 }, { vec: 1, lanes: 128, rows: 8, unroll: 2 }, { vec: 1, lanes: 128, rows: 16, unroll: 1 },
   { vec: 2, lanes: 128, rows: 8, unroll: 1 }, { vec: 1, lanes: 64, rows: 8, unroll: 2 },
-  { vec: 1, lanes: 256, rows: 16, unroll: 1, probe: 'lut' }, { vec: 1, lanes: 256, rows: 16, unroll: 1, probe: 'bytes' },
+  { vec: 1, lanes: 256, rows: 16, unroll: 1, probe: PROBES.lut }, { vec: 1, lanes: 256, rows: 16, unroll: 1, probe: PROBES.bytes },
 ];
 const PLANS = smoke ? ALL_PLANS.slice(0, 3) : ALL_PLANS;
 const planName = (M: number, N: number, K: number, p: Partial<GemvV3Plan>) => {
   const q = gemvV3Plan(M, N, p);
-  return `${q.vec ? `words V${q.vec}` : 'blocks'}${q.wg !== 256 ? ` WG${q.wg}` : ''} P${q.lanes} R${q.rows} U${q.unroll}${q.pipe ? ' pipe' : ''}${q.probe ? ` [${q.probe}]` : ''}`;
+  return `${q.vec ? `words V${q.vec}` : 'blocks'}${q.wg !== 256 ? ` WG${q.wg}` : ''} P${q.lanes} R${q.rows} U${q.unroll}${q.pipe ? ' pipe' : ''}${q.probe ? ` [${q.probe.name}]` : ''}`;
 };
 
 const D = (d: number) => (smoke ? d / 16 : d);

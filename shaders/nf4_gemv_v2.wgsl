@@ -16,72 +16,20 @@
 // lane ranks come from subgroupExclusiveAdd, so any subgroup size works. Deterministic: a row's
 // sum depends only on the lane ranks and the hardware's fixed subgroupAdd order.
 
-struct Params {
-  M: u32,     // tokens, == MM
-  N: u32,     // W rows in this dispatch (row chunk)
-  K: u32,     // W columns, multiple of 32
-  acc: u32,   // 1: y += x·Wᵀ
-  ldy: u32,   // row stride of y
-  o0: u32,    // first column of y written (chunk's first W row)
-  ebase: u32, // flat index of the chunk's first element in the whole weight
-  dq: u32,    // 1: double-quantized absmax (the DQ constant decides; kept for layout)
-  r: u32,     // LoRA rank (LORA)
-  scale: f32, // LoRA scale (LORA)
-}
-
-@group(0) @binding(0) var<storage, read_write> y: array<f32>;     // [M, ldy]
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;     // [M, K/4]
-@group(0) @binding(2) var<uniform> p: Params;
+// Params, the other bindings, NF4_BITS, scale_raw / scale_of and emit: nf4_gemv_common.wgsl.
 @group(0) @binding(3) var<storage, read> packed: array<vec4<u32>>; // [N·K/32] NF4 codes of the chunk
-@group(0) @binding(4) var<storage, read> absmax: array<f32>;      // [nb] or nested [ceil(nb/256)] (dq)
-@group(0) @binding(5) var<storage, read> qcodes: array<u32>;      // dq: [ceil(nb/4)] 8-bit codes; else dummy
-@group(0) @binding(6) var<storage, read> qmeta: array<f32>;       // dq: [257] quant map, offset; else dummy
-@group(0) @binding(7) var<storage, read> lora_b: array<f32>;      // LORA: [ldy, r] lora_B; else dummy
-@group(0) @binding(8) var<storage, read> xa: array<f32>;          // LORA: [M, r]; else dummy
 
 // The wrapper (nf4.gemv.ts) prepends `const R` (rows per group), `const MM` (tokens), `const G`
 // (groups per workgroup) and, for the subgroup variant, `enable subgroups;`; it replaces the
-// //@ markers with the generated prologue, accumulation and reduction.
+// //@ markers with the generated prologue, accumulation and reduction and appends
+// nf4_gemv_common.wgsl and the code table: lut_init(t), dot8(w, lb, x0, x1) — the dot of the 8
+// codes of word w with x0, x1, lb = invocation index mod 32 — from nf4_gemv_lut.wgsl (default,
+// gemvSettings.lut) or, the bench's alternative, v1's byte → pair table nf4_gemv_lut_pair.wgsl.
 override WG: u32 = 256;   // invocations; G = WG / 32
 override LORA: bool = false;
 override DQ: bool = false;
 
-const NF4_BITS = array<u32, 16>(
-  0xbf800000u, 0xbf3239b1u, 0xbf066b30u, 0xbeca32a0u, 0xbe91a24du, 0xbe3d353fu, 0xbdba7871u, 0x0u,
-  0x3da2faffu, 0x3e24cae3u, 0x3e7c04ddu, 0x3ead033au, 0x3ee1a4b8u, 0x3f1007abu, 0x3f3913b3u,
-  0x3f800000u);
-
 //@DECLS
-
-// The raw scale word of block b: its 8-bit code's u32 (DQ) or the f32 absmax bits.
-fn scale_raw(b: u32) -> u32 {
-  if (DQ) { return qcodes[b >> 2u]; }
-  return bitcast<u32>(absmax[b]);
-}
-fn scale_of(raw: u32, b: u32, q256: f32) -> f32 {
-  if (DQ) { return fma(qmeta[(raw >> ((b & 3u) * 8u)) & 0xffu], absmax[b >> 8u], q256); }
-  return bitcast<f32>(raw);
-}
-
-// LUT: the code table in workgroup memory, `lut_init(t)` filling it and
-// `dot8(w, lb, x0, x1)`: the dot of the 8 codes of word w (byte i → elements 2i (high nibble),
-// 2i+1 (low)) with x0, x1 (lb = invocation index mod 32). Default (gemvSettings.lut, nf4.gemv.ts): 16 codes
-// replicated over the 32 banks; the bench's alternative: v1's byte → pair table.
-//@LUT
-
-// y[m, o0 + row] (+)= v (+ LoRA term); rows past the chunk are skipped.
-fn emit(row: u32, m: u32, v0: f32) {
-  if (row >= p.N) { return; }
-  var v = v0;
-  if (LORA) {
-    var d = 0.0;
-    let n = p.o0 + row;
-    for (var j = 0u; j < p.r; j++) { d = fma(lora_b[n * p.r + j], xa[m * p.r + j], d); }
-    v = fma(p.scale, d, v);
-  }
-  let idx = m * p.ldy + p.o0 + row;
-  if (p.acc != 0u) { y[idx] = y[idx] + v; } else { y[idx] = v; }
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>,

@@ -8,12 +8,16 @@
 // blocks with one scale each, U blocks of loads in flight, no subgroups (bench/gemv.ts).
 // Both kernels' accumulation is generated here fully unrolled over rows, tokens and words, with
 // one scalar per accumulator (private arrays indexed in loops end up in local memory on some
-// drivers).
+// drivers). All three append nf4_gemv_common.wgsl (Params, bindings, NF4 table, block scales, the
+// y write with its LoRA epilogue) and a code table (nf4_gemv_lut.wgsl or nf4_gemv_lut_pair.wgsl).
 
 import type { Gpu } from '../core/context';
 import { packUniform, type Tensor } from '../core/tensor';
 import gemvVecCode from '../../../shaders/nf4_gemv_vec.wgsl';
 import gemvV2Code from '../../../shaders/nf4_gemv_v2.wgsl';
+import gemvCommonCode from '../../../shaders/nf4_gemv_common.wgsl';
+import lutNibbleCode from '../../../shaders/nf4_gemv_lut.wgsl';
+import lutPairCode from '../../../shaders/nf4_gemv_lut_pair.wgsl';
 import { grid1d } from './grid';
 import type { nf4Bindings, RowChunk } from './nf4.chunks';
 import { placeholder } from '../core/scratch';
@@ -40,29 +44,12 @@ function useV3(M: number, _rows: number, K: number): boolean {
   return K % 64 === 0 && (M === 1 || M === 4);
 }
 
-/** v2's code tables (the //@LUT of nf4_gemv_v2.wgsl). */
-const LUTS = {
-  // lut[c·32 + b] = NF4[c]: invocation bank b reads only bank b, whatever the codes (no conflicts);
-  // indices formed as ((w >> s) & 0x1e0) | lb = code · 32 + lb.
-  nibble: `var<workgroup> lut: array<f32, 512>; // [16 codes][32 banks]
-fn lut_init(t: u32) { for (var i = t; i < 512u; i += WG) { lut[i] = bitcast<f32>(NF4_BITS[i >> 5u]); } }
-fn dot8(w: u32, lb: u32, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
-  let a = vec4<f32>(lut[((w << 1u) & 0x1e0u) | lb], lut[((w << 5u) & 0x1e0u) | lb],
-                    lut[((w >> 7u) & 0x1e0u) | lb], lut[((w >> 3u) & 0x1e0u) | lb]);
-  let b = vec4<f32>(lut[((w >> 15u) & 0x1e0u) | lb], lut[((w >> 11u) & 0x1e0u) | lb],
-                    lut[((w >> 23u) & 0x1e0u) | lb], lut[((w >> 19u) & 0x1e0u) | lb]);
-  return dot(a, x0) + dot(b, x1);
-}`,
-  // v1's table: byte → (code of high nibble, code of low nibble), 2 codes per read, random banks
-  pair: `var<workgroup> lut2: array<vec2<f32>, 256>;
-fn lut_init(t: u32) {
-  for (var i = t; i < 256u; i += WG) { lut2[i] = vec2<f32>(bitcast<f32>(NF4_BITS[i >> 4u]), bitcast<f32>(NF4_BITS[i & 15u])); }
-}
-fn dot8(w: u32, lb: u32, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
-  let a = lut2[w & 0xffu]; let b = lut2[(w >> 8u) & 0xffu]; let c = lut2[(w >> 16u) & 0xffu]; let d = lut2[w >> 24u];
-  return dot(vec4<f32>(a, b), x0) + dot(vec4<f32>(c, d), x1);
-}`,
-};
+/**
+ * The decode GEMVs' code tables (lut_init, dot8), appended after nf4_gemv_common.wgsl: the
+ * bank-replicated nibble table (v2's default, v3) and v1's byte → pair table (v1; v2's bench
+ * alternative).
+ */
+const LUTS = { nibble: lutNibbleCode, pair: lutPairCode };
 
 // ---- v1 -------------------------------------------------------------------------------------
 const VEC_WG = 128;
@@ -82,11 +69,11 @@ function gemvVecBody(R: number, M: number): string {
   for (let r = 0; r < R; r++) {
     L.push(`    let row${r} = min(row0 + ${r}u, p.N - 1u);`);
     L.push(`    let w${r} = packed[row${r} * kc + c];`);
-    L.push(`    let sc${r} = block_scale((p.ebase + row${r} * p.K + c * 32u) >> 6u, dq);`);
+    L.push(`    let sc${r} = block_scale((p.ebase + row${r} * p.K + c * 32u) >> 6u);`);
   }
   for (let q = 0; q < 4; q++) for (let m = 0; m < M; m++) {
     L.push(`    { let x0 = x[${m}u * kx + c * 8u + ${2 * q}u]; let x1 = x[${m}u * kx + c * 8u + ${2 * q + 1}u];`);
-    for (let r = 0; r < R; r++) L.push(`      s${r}_${m} = fma(dot8(w${r}[${q}], x0, x1), sc${r}, s${r}_${m});`);
+    for (let r = 0; r < R; r++) L.push(`      s${r}_${m} = fma(dot8(w${r}[${q}], lb, x0, x1), sc${r}, s${r}_${m});`);
     L.push('    }');
   }
   L.push('  }');
@@ -96,7 +83,7 @@ function gemvVecBody(R: number, M: number): string {
 function vecCode(R: number, M: number): string {
   const key = `v1,${R},${M}`;
   let c = codes.get(key);
-  if (!c) codes.set(key, (c = `const R: u32 = ${R}u;\nconst MM: u32 = ${M}u;\n` + gemvVecCode.replace('//@ACCUMULATE', gemvVecBody(R, M))));
+  if (!c) codes.set(key, (c = `const R: u32 = ${R}u;\nconst MM: u32 = ${M}u;\n` + gemvVecCode.replace('//@ACCUMULATE', gemvVecBody(R, M)) + gemvCommonCode + LUTS.pair));
   return c;
 }
 
@@ -189,7 +176,7 @@ function v2Code(R: number, M: number, G: number, sg: boolean, lut: keyof typeof 
   }
   const head = (sg ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n' : '') +
     `const R: u32 = ${R}u;\nconst MM: u32 = ${M}u;\nconst G: u32 = ${G}u;\n`;
-  c = head + gemvV2Code.replace('//@LUT', LUTS[lut]).replace('//@DECLS', decls).replace('//@PROLOGUE', prologue.join('\n')).replace('//@BODY', body.join('\n'));
+  c = head + gemvV2Code.replace('//@DECLS', decls).replace('//@PROLOGUE', prologue.join('\n')).replace('//@BODY', body.join('\n')) + gemvCommonCode + LUTS[lut];
   codes.set(key, c);
   return c;
 }
@@ -210,7 +197,7 @@ export function nf4GemvVec(gpu: Gpu, y: Tensor, x: Tensor, wb: ReturnType<typeof
   // v1 stays the default for M ≥ 2 on small outputs (run 8: 1024×4096 at M = 4 14.4 µs vs 17–24)
   if (gemvSettings.kernel === 'v1' || (gemvSettings.kernel === 'auto' && M >= 2 && c.rows < 4096)) {
     const R = gemvVecRows(M, c.rows);
-    gpu.dispatch({ code: vecCode(R, M), constants: { WG: VEC_WG, LORA: lo ? 1 : 0 } }, bindings, grid1d(gpu, Math.ceil(c.rows / R)));
+    gpu.dispatch({ code: vecCode(R, M), constants: { WG: VEC_WG, LORA: lo ? 1 : 0, DQ: dq ? 1 : 0 } }, bindings, grid1d(gpu, Math.ceil(c.rows / R)));
     return;
   }
   const wg = gemvSettings.wg, G = wg / 32;

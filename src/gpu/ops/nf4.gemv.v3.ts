@@ -4,10 +4,14 @@
 // blocks, U blocks per lane and iteration with all code and scale loads issued before the decode;
 // fixed-order reduction of the P partials through workgroup memory (no subgroups: one path for
 // every device). Selected by gemvSettings.kernel ('v3', or 'auto' where it won, nf4.gemv.ts).
+// The kernel is nf4_gemv_v3.wgsl + nf4_gemv_common.wgsl (shared with v1, v2) + nf4_gemv_lut.wgsl;
+// bench/gemv.ts's probes replace the decode through GemvV3Plan.probe.
 
 import type { Binding, Gpu } from '../core/context';
 import { GpuError } from '../core/errors';
 import gemvV3Code from '../../../shaders/nf4_gemv_v3.wgsl';
+import gemvCommonCode from '../../../shaders/nf4_gemv_common.wgsl';
+import lutCode from '../../../shaders/nf4_gemv_lut.wgsl';
 import { grid1d } from './grid';
 
 /**
@@ -21,13 +25,23 @@ import { grid1d } from './grid';
  */
 export interface GemvV3Plan {
   wg: number; lanes: number; rows: number; unroll: number; vec: number; pipe: boolean;
-  /**
-   * bench/gemv.ts only, WRONG results: 'bytes' reads the codes and scales but neither x nor the
-   * table (the memory side alone); 'lut' decodes through the table but reads no x; 'alu' reads x
-   * but decodes a nibble with two integer ops instead of a table lookup.
-   */
-  probe?: 'bytes' | 'lut' | 'alu';
+  /** bench/gemv.ts only (WRONG results): a replacement of the decode, see GemvV3Probe. */
+  probe?: GemvV3Probe;
 }
+
+/**
+ * One unit's decode, as generated into the loop of v3Loop: `d<r>_<m> +=` the dot of the unit's
+ * `words` u32 code words of each row r (WGSL `word(r, q)`) with token m's x (x index of word q:
+ * m·kx + 2·(jc·words + q), vec4 pairs).
+ */
+export interface GemvV3Unit { rows: number[]; toks: number[]; words: number; word: (r: number, q: number) => string }
+
+/**
+ * A bench-side replacement of v3's decode (bench/gemv.ts's probes: timing the memory side, the
+ * table or the ALU alone, results WRONG on purpose): `name` (pipeline cache key), `wgsl` appended
+ * to the kernel, `prologue` lines before the loop and `unit` generating a unit's decode.
+ */
+export interface GemvV3Probe { name: string; wgsl: string; prologue: string[]; unit: (a: GemvV3Unit) => string[] }
 
 /**
  * The default v3 plan for M tokens, N rows, K columns (H200 runs 13, 17 and 22, bench/gemv.ts,
@@ -85,7 +99,7 @@ function v3Loop(pl: GemvV3Plan, M: number): string[] {
   const lay = layoutOf(pl.vec);
   const L: string[] = [], rows = range(R), toks = range(M), us = range(U);
   L.push(`  let nu = ${lay.units}; // units per row`);
-  if (pl.probe) L.push('  _ = x[0]; // a probe may read no x: keep the binding');
+  L.push(...(pl.probe?.prologue ?? []));
   for (const r of rows) {
     L.push(`  let row${r} = min(rbase + ${r}u, p.N - 1u);`);
     L.push(`  let cw${r} = ${lay.rowBase(r)};`);
@@ -118,15 +132,7 @@ function v3Loop(pl: GemvV3Plan, M: number): string[] {
     L.push(u === 0 ? '    {' : `    if (j0 + ${u}u * P < nu) {`);
     L.push(`      let jc = min(j0 + ${u}u * P, nu - 1u);`);
     for (const r of rows) for (const m of toks) L.push(`      var d${r}_${m} = 0.0;`);
-    if (pl.probe === 'bytes') for (const q of range(lay.words)) for (const r of rows) for (const m of toks)
-      L.push(`      d${r}_${m} += bitcast<f32>((${cur(lay.word(`c${u}_${r}`, q))} & 0x7fffffu) | 0x3f800000u);`);
-    else for (const q of range(lay.words)) for (const m of toks) {
-      const xi = `${m}u * kx + 2u * (jc * ${lay.words}u + ${q}u)`;
-      if (pl.probe === 'lut') L.push('      { let x0 = vec4<f32>(1.0); let x1 = x0;');
-      else L.push(`      { let xi = ${xi}; let x0 = x[xi]; let x1 = x[xi + 1u];`);
-      for (const r of rows) L.push(`        d${r}_${m} += ${pl.probe === 'alu' ? 'dot8a' : 'dot8'}(${cur(lay.word(`c${u}_${r}`, q))}, lb, x0, x1);`);
-      L.push('      }');
-    }
+    L.push(...(pl.probe?.unit ?? decodeUnit)({ rows, toks, words: lay.words, word: (r, q) => cur(lay.word(`c${u}_${r}`, q)) }));
     for (const r of rows) {
       L.push(`      { let sc = scale_of(${cur(`raw${u}_${r}`)}, bb${r} + ${lay.block('jc')}, q256);`);
       for (const m of toks) L.push(`        s${r}_${m} = fma(d${r}_${m}, sc, s${r}_${m});`);
@@ -135,6 +141,17 @@ function v3Loop(pl: GemvV3Plan, M: number): string[] {
     L.push('    }');
   }
   L.push('  }');
+  return L;
+}
+
+/** The decode of one unit through the code table (dot8, nf4_gemv_lut.wgsl); see GemvV3Unit. */
+function decodeUnit(a: GemvV3Unit): string[] {
+  const L: string[] = [];
+  for (const q of range(a.words)) for (const m of a.toks) {
+    L.push(`      { let xi = ${m}u * kx + 2u * (jc * ${a.words}u + ${q}u); let x0 = x[xi]; let x1 = x[xi + 1u];`);
+    for (const r of a.rows) L.push(`        d${r}_${m} += dot8(${a.word(r, q)}, lb, x0, x1);`);
+    L.push('      }');
+  }
   return L;
 }
 
@@ -158,26 +175,18 @@ function v3Reduce(R: number, M: number, S: number, NS: number): string[] {
   return L;
 }
 
-// probe 'alu' only: a nibble c decoded as 1 + c/16 by two integer ops (wrong on purpose: no table)
-const DOT8A = `fn dot8a(w: u32, lb: u32, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
-  let m = vec4<u32>(0x07800000u); let one = vec4<u32>(0x3f800000u);
-  let a = bitcast<vec4<f32>>(((vec4<u32>(w) << vec4<u32>(19u, 23u, 11u, 15u)) & m) | one);
-  let b = bitcast<vec4<f32>>(((vec4<u32>(w) << vec4<u32>(3u, 7u, 0u, 0u)) & m) | one);
-  return dot(a, x0) + dot(b, x1);
-}\n`;
 const PACKED_TYPE: Record<number, string> = { 0: 'vec4<u32>', 1: 'u32', 2: 'vec2<u32>', 4: 'vec4<u32>' };
 
 function v3Code(pl: GemvV3Plan, M: number, S: number): string {
-  const key = `v3,${pl.wg},${pl.lanes},${pl.rows},${pl.unroll},${pl.vec},${pl.pipe},${pl.probe ?? ''},${M},${S}`;
+  const key = `v3,${pl.wg},${pl.lanes},${pl.rows},${pl.unroll},${pl.vec},${pl.pipe},${pl.probe?.name ?? ''},${M},${S}`;
   let c = codes.get(key);
   if (c) return c;
   const NS = pl.wg / pl.lanes;
-  const head = (pl.probe === 'alu' ? DOT8A : '') +
-    `const WG: u32 = ${pl.wg}u;\nconst R: u32 = ${pl.rows}u;\nconst MM: u32 = ${M}u;\nconst P: u32 = ${pl.lanes}u;\n` +
+  const head = `const WG: u32 = ${pl.wg}u;\nconst R: u32 = ${pl.rows}u;\nconst MM: u32 = ${M}u;\nconst P: u32 = ${pl.lanes}u;\n` +
     `const U: u32 = ${pl.unroll}u;\nconst S: u32 = ${S}u;\n` +
     `@group(0) @binding(3) var<storage, read> packed: array<${PACKED_TYPE[pl.vec]}>; // NF4 codes of the chunk\n`;
   const body = [...v3Loop(pl, M), ...v3Reduce(pl.rows, M, S, NS)];
-  c = head + gemvV3Code.replace('//@BODY', body.join('\n'));
+  c = head + gemvV3Code.replace('//@BODY', body.join('\n')) + gemvCommonCode + lutCode + (pl.probe?.wgsl ?? '');
   codes.set(key, c);
   return c;
 }

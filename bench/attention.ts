@@ -12,8 +12,9 @@
 // timed with each dk/dv tile variant. One untimed pass of every kernel precedes the first timed shape.
 // Run: `node scripts/run-ts.mjs bench/attention.ts [--smoke] [--simple] [--variants [a,b]] [--out FILE]`
 // (--smoke: tiny shapes for the software GPU; --simple: also time the simple kernels; --variants:
-// also time the f32 tiled forward variants of attention.tiled.ts, all or the named ones, and print
-// a table of TFLOP/s and agreement with the base kernel). Writes JSON to --out, else
+// also time the f32 tiled forward variants of attention.tiled.ts and backward variants of
+// attention.tiled.bwd.ts, all or the named ones (a name picks the forward and/or backward variant
+// of that name), and print tables of TFLOP/s and agreement with the base kernels). Writes JSON to --out, else
 // $OUT/attention.json, else bench/results/.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { attentionBackwardRef, attentionForwardRef } from '../src/gpu/ops/attent
 import { attnMmaFwdTiles, attnMmaUnsupportedReason } from '../src/gpu/ops/attention.mma';
 import { ATTN_MMA_DKV_TILES, attnMmaBwdSettings, attnMmaBwdTiles, attnMmaDkvSmem, type DkvTiles } from '../src/gpu/ops/attention.mma.bwd';
 import { ATTN_FWD_DEFAULT, ATTN_FWD_VARIANTS, attnFwdVariant, attnTiledSettings } from '../src/gpu/ops/attention.tiled';
+import { ATTN_BWD_DEFAULT, ATTN_BWD_VARIANTS, attnBwdVariant } from '../src/gpu/ops/attention.tiled.bwd';
 import { Rng } from '../src/util/rng';
 import { gpuTimeMs } from './gputime';
 
@@ -40,8 +42,11 @@ const CASES: [number, number][] = smoke ? [[64, 32]] : [[512, 512], [2048, 512],
 const DECODE_LENS = smoke ? [40] : [128, 512, 2048];
 const gpu = await Gpu.create(await nodeGpuApi());
 const vArg = argv.includes('--variants') ? (opt('variants') ?? '') : undefined;
-const VARIANTS = vArg === undefined ? [] : (vArg && !vArg.startsWith('--') ? vArg.split(',') : Object.keys(ATTN_FWD_VARIANTS));
-for (const v of VARIANTS) if (!(v in ATTN_FWD_VARIANTS)) throw new Error(`unknown variant ${v}; known: ${Object.keys(ATTN_FWD_VARIANTS)}`);
+const vNames = vArg === undefined ? undefined : (vArg && !vArg.startsWith('--') ? vArg.split(',') : null); // null: all
+// A name times the forward variant and/or the backward variant of that name (attention.tiled.ts, attention.tiled.bwd.ts).
+const VARIANTS = vNames === undefined ? [] : vNames ?? Object.keys(ATTN_FWD_VARIANTS);
+const BWD_VARIANTS = vNames === undefined ? [] : vNames ?? Object.keys(ATTN_BWD_VARIANTS);
+for (const v of vNames ?? []) if (!(v in ATTN_FWD_VARIANTS) && !(v in ATTN_BWD_VARIANTS)) throw new Error(`unknown variant ${v}; known: fwd ${Object.keys(ATTN_FWD_VARIANTS)}, bwd ${Object.keys(ATTN_BWD_VARIANTS)}`);
 const mmaWhy = attnMmaUnsupportedReason(gpu, 128);
 const FAMILIES: AttnKernels[] = [...(argv.includes('--simple') ? ['simple' as const] : []), 'tiled'];
 const FWD_FAMILIES: AttnKernels[] = [...FAMILIES, ...(mmaWhy === null ? ['mma' as const] : [])];
@@ -203,6 +208,7 @@ for (const [T, seq] of CASES) {
     save();
   }
   if (VARIANTS.length) await timeVariants(x, T, seq, fwdFlop, results.tiled);
+  if (BWD_VARIANTS.length) await timeBwdVariants(x, T, seq, fwdFlop, results.tiled?.slice(2));
   for (const [a, b] of [['tiled', 'simple'], ['mma', 'tiled']]) {
     if (!results[a] || !results[b]) continue;
     ['out', 'lse', 'dq', 'dk', 'dv'].slice(0, Math.min(results[a].length, results[b].length)).forEach((n, i) => {
@@ -220,7 +226,7 @@ for (const [T, seq] of CASES) {
  */
 async function timeVariants(x: Record<string, Tensor>, T: number, seq: number, fwdFlop: number, base?: Float32Array[]): Promise<void> {
   const table: string[] = [];
-  for (const v of VARIANTS) {
+  for (const v of VARIANTS.filter((n) => n in ATTN_FWD_VARIANTS)) {
     attnTiledSettings.fwd = v;
     try {
       const cfg = attnFwdVariant(gpu, D);
@@ -240,6 +246,39 @@ async function timeVariants(x: Record<string, Tensor>, T: number, seq: number, f
     } finally { attnTiledSettings.fwd = ATTN_FWD_DEFAULT; }
   }
   console.log(`forward variants, T=${T} seq=${seq} (max |diff| / max |base| against the base tiled kernel):\n${table.join('\n')}`);
+  save();
+}
+
+/**
+ * The tiled backward variants (attention.tiled.bwd.ts: dq, dk/dv shares and their sum, as
+ * attentionBackward runs them) from the default forward's out and lse: one untimed call each
+ * (pipeline compile), then timed; dq, dk, dv compared with the base kernels' (`base`).
+ */
+async function timeBwdVariants(x: Record<string, Tensor>, T: number, seq: number, fwdFlop: number, base?: Float32Array[]): Promise<void> {
+  const table: string[] = [];
+  await gpu.guarded('forward', () => attentionForward(gpu, x.out, x.lse, x.q, x.k, x.v, x.seg, shape, 'tiled'));
+  for (const v of BWD_VARIANTS.filter((n) => n in ATTN_BWD_VARIANTS)) {
+    attnTiledSettings.bwd = v;
+    try {
+      const cfg = attnBwdVariant(gpu, D);
+      const bwd = () => attentionBackward(gpu, x.dq, x.dk, x.dv, x.dout, x.q, x.k, x.v, x.out, x.lse, x.seg, shape, 'tiled');
+      await gpu.guarded(`bwd variant ${v}`, bwd);
+      const t = await timed(bwd);
+      const tf = (2.5 * fwdFlop) / t.ms / 1e9;
+      row({ op: 'backward', kernels: `tiled:${v}`, T, seq, ms: t.ms, tflops: tf, timing: t.timing });
+      const got = [await readF32(gpu, x.dq), await readF32(gpu, x.dk), await readF32(gpu, x.dv)];
+      const d = base ? got.map((g, i) => maxRel(g, base[i])) : [NaN, NaN, NaN];
+      d.forEach((m, i) => checks.push({ what: `T=${T} seq=${seq} ${['dq', 'dk', 'dv'][i]} tiled:${v} vs tiled`, maxRelDiff: m }));
+      const c = cfg
+        ? `dq ${cfg.dq.br}x${cfg.dq.bc} wg${(cfg.dq.br / cfg.dq.tm) * cfg.dq.ntc} dkv ${cfg.dkv.bc}x${cfg.dkv.br} wg${(cfg.dkv.bc / cfg.dkv.tmk) * cfg.dkv.ntc}`
+        : v === 'base' ? 'base' : 'DOES NOT FIT: base ran';
+      table.push(`  ${v.padEnd(9)} ${c.padEnd(30)} ${t.ms.toFixed(4).padStart(9)} ms ${tf.toFixed(2).padStart(6)} TF/s  dq ${d[0].toExponential(1)} dk ${d[1].toExponential(1)} dv ${d[2].toExponential(1)}`);
+    } catch (e) {
+      errors.push(`bwd variant ${v} T=${T} seq=${seq}: ${String((e as Error).message ?? e)}`);
+      console.log(`ERROR ${errors[errors.length - 1]}`);
+    } finally { attnTiledSettings.bwd = ATTN_BWD_DEFAULT; }
+  }
+  console.log(`backward variants, T=${T} seq=${seq} (max |diff| / max |base| against the base tiled kernels):\n${table.join('\n')}`);
   save();
 }
 

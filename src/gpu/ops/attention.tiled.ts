@@ -30,8 +30,10 @@ export const ATTN_FWD_VARIANTS: Record<string, PfVariant | null> = {
  * and 2048, bitwise equal to it; the subgroup-shuffle reductions were slower than workgroup memory).
  */
 export const ATTN_FWD_DEFAULT = 'pf128-wg';
-/** Which forward variant attentionForward's tiled path runs (bench/tests set it). */
-export const attnTiledSettings: { fwd: string } = { fwd: ATTN_FWD_DEFAULT };
+/** The default backward (attention.tiled.bwd.ts): 'base' until the H200 has timed the variants. */
+export const ATTN_BWD_DEFAULT = 'base';
+/** Which forward / backward variants attentionForward's and attentionBackward's tiled paths run (bench/tests set them). */
+export const attnTiledSettings: { fwd: string; bwd: string } = { fwd: ATTN_FWD_DEFAULT, bwd: ATTN_BWD_DEFAULT };
 
 export interface PfConfig { br: number; bc: number; tm: number; ntc: number; sg: boolean }
 

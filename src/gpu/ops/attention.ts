@@ -24,6 +24,7 @@ import { grid1d } from './grid';
 import { attnMmaFwdSource, attnMmaFwdTiles, useAttnMma, type AttnOptions } from './attention.mma';
 import { attnMmaBackward, attnMmaBwdTiles } from './attention.mma.bwd';
 import { attnFwdPfSource, attnFwdVariant } from './attention.tiled';
+import { attnBwdDkvPfSource, attnBwdDqPfSource, attnBwdVariant } from './attention.tiled.bwd';
 
 export interface AttnShape {
   nHeads: number;
@@ -253,17 +254,18 @@ export function attentionBackward(
     // dq first: it also writes D_i, which the dk/dv kernel reads; then the per-head dk/dv
     // shares, then their sum over the G query heads of each kv head.
     const s = bwdScratch(gpu, T, h, d);
+    const pf = attnBwdVariant(gpu, d); // a benchmarked variant (attention.tiled.bwd.ts), else the base kernels
     const cq = attentionTiledConfig(gpu, 'dq', d)!;
     gpu.dispatch(
-      { code: tiledSource('dq', d, cq) },
+      { code: pf ? attnBwdDqPfSource(d, pf.dq) : tiledSource('dq', d, cq) },
       [dq.buffer, s.di, dout.buffer, q.buffer, k.buffer, v.buffer, out.buffer, lse.buffer, segIds.buffer, u],
-      [Math.ceil((T * (h / hkv)) / cq.a), hkv],
+      [Math.ceil((T * (h / hkv)) / (pf ? pf.dq.br : cq.a)), hkv],
     );
     const ck = attentionTiledConfig(gpu, 'dkv', d)!;
     gpu.dispatch(
-      { code: tiledSource('dkv', d, ck) },
+      { code: pf ? attnBwdDkvPfSource(d, pf.dkv) : tiledSource('dkv', d, ck) },
       [s.dkp, s.dvp, dout.buffer, q.buffer, k.buffer, v.buffer, s.di, lse.buffer, segIds.buffer, u],
-      [Math.ceil(T / ck.a), h],
+      [Math.ceil(T / (pf ? pf.dkv.bc : ck.a)), h],
     );
     const n = T * hkv * (d / 4);
     const W = 256;

@@ -30,8 +30,11 @@ export const ATTN_FWD_VARIANTS: Record<string, PfVariant | null> = {
  * and 2048, bitwise equal to it; the subgroup-shuffle reductions were slower than workgroup memory).
  */
 export const ATTN_FWD_DEFAULT = 'pf128-wg';
-/** The default backward (attention.tiled.bwd.ts): 'base' until the H200 has timed the variants. */
-export const ATTN_BWD_DEFAULT = 'base';
+/**
+ * The default backward (attention.tiled.bwd.ts): 'pf128-k32' (H200 run 30, bench/NOTES.md v26:
+ * 2.2–2.3× 'base' at T = 512 and 2048, bitwise equal; on 32 KiB devices it takes pf128's tiles).
+ */
+export const ATTN_BWD_DEFAULT = 'pf128-k32';
 /** Which forward / backward variants attentionForward's and attentionBackward's tiled paths run (bench/tests set them). */
 export const attnTiledSettings: { fwd: string; bwd: string } = { fwd: ATTN_FWD_DEFAULT, bwd: ATTN_BWD_DEFAULT };
 

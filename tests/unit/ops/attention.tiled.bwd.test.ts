@@ -87,10 +87,13 @@ describe('tiled attention backward variants', () => {
       await check(gpu, variant, [5, 12, 3], S41_128, 3);
     });
 
-  it('picks 128 threads and 48 KiB tiles as named; base is the default; unknown names throw', async () => {
-    expect(attnTiledSettings.bwd).toBe('base');
+  it('picks 128 threads and 48 KiB tiles as named; pf128-k32 is the default; unknown names throw', async () => {
+    expect(attnTiledSettings.bwd).toBe('pf128-k32');
     const gpu = await testGpu();
+    expect(attnBwdVariant(gpu, 128)).toBeDefined();
+    attnTiledSettings.bwd = 'base';
     expect(attnBwdVariant(gpu, 128)).toBeUndefined();
+    attnTiledSettings.bwd = ATTN_BWD_DEFAULT;
     const h200 = new Gpu(gpu.device, { ...gpu.info, limits: { ...gpu.info.limits, maxComputeWorkgroupStorageSize: 49152 } });
     expect(attnBwdPfConfig(h200, 128, ATTN_BWD_VARIANTS.pf128!)).toEqual({
       dq: { br: 32, bc: 16, tm: 2, ntc: 8 }, dkv: { bc: 16, br: 16, tmk: 1, ntc: 8 },

@@ -223,17 +223,13 @@ export function attnMmaBackward(
   const S = dkvSplitFor(T, hkv, tiles.dkv);
   const n = T * hkv * d; // elements of dk (and of dv)
   const grid: [number, number, number] = [Math.ceil(T / tiles.dkv.bk), hkv, S];
-  const dkvArgs = [s.di, s.dmax, dout.buffer, q.buffer, k.buffer, v.buffer, lse.buffer, segIds.buffer];
-  if (S === 1) {
-    const uk = gpu.uniform(packUniform([T, h, hkv, nPart, 1, 1, 0, { f: 1 / Math.sqrt(d) }]));
-    gpu.dispatch({ code: src(attnMmaDkvSource(d, tiles.dkv)) }, [dk.buffer, dv.buffer, ...dkvArgs, uk], grid);
-    return;
-  }
-  // Partials [S, T, Hkv·D] of dk and dv, then summed in split order into dk, dv (assigned).
+  // S > 1: partials [S, T, Hkv·D] of dk and dv, then summed in split order into dk, dv (assigned).
   const part = (name: string) => scratchTensor(gpu, name, S * n, { min: 4 }).buffer;
-  const pk = part('attention.mma.dk_split'), pv = part('attention.mma.dv_split');
-  const uk = gpu.uniform(packUniform([T, h, hkv, nPart, 1, S, n / 4, { f: 1 / Math.sqrt(d) }]));
-  gpu.dispatch({ code: src(attnMmaDkvSource(d, tiles.dkv)) }, [pk, pv, ...dkvArgs, uk], grid);
+  const [pk, pv] = S === 1 ? [dk.buffer, dv.buffer] : [part('attention.mma.dk_split'), part('attention.mma.dv_split')];
+  const uk = gpu.uniform(packUniform([T, h, hkv, nPart, 1, S, S === 1 ? 0 : n / 4, { f: 1 / Math.sqrt(d) }]));
+  gpu.dispatch({ code: src(attnMmaDkvSource(d, tiles.dkv)) },
+    [pk, pv, s.di, s.dmax, dout.buffer, q.buffer, k.buffer, v.buffer, lse.buffer, segIds.buffer, uk], grid);
+  if (S === 1) return;
   const ur = gpu.uniform(packUniform([T, hkv * d, S, 0, hkv * d, 0]));
   const g1 = grid1d(gpu, Math.ceil(n / 256));
   gpu.dispatch({ code: splitSumCode, constants: { WG: 256 } }, [dk.buffer, { buffer: pk, offset: 0, size: 4 * S * n }, ur], g1);

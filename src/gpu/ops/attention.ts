@@ -195,11 +195,11 @@ export function attentionForward(
   }
   if (useTiled(gpu, d, kernels === 'mma' ? 'auto' : kernels, 'fwd')) {
     const pf = attnFwdVariant(gpu, d); // a benchmarked variant (attention.tiled.ts), else the base kernel
-    const c = pf ? { a: pf.br } : attentionTiledConfig(gpu, 'fwd', d)!;
+    const base = pf ? undefined : attentionTiledConfig(gpu, 'fwd', d)!;
     gpu.dispatch(
-      { code: pf ? attnFwdPfSource(d, pf) : tiledSource('fwd', d, attentionTiledConfig(gpu, 'fwd', d)!) },
+      { code: pf ? attnFwdPfSource(d, pf) : tiledSource('fwd', d, base!) },
       [out.buffer, lse.buffer, q.buffer, k.buffer, v.buffer, segIds.buffer, params(gpu, T, T, shape, 0, true, true)],
-      [Math.ceil((T * (h / hkv)) / c.a), hkv],
+      [Math.ceil((T * (h / hkv)) / (pf ? pf.br : base!.a)), hkv],
     );
     return;
   }

@@ -3,7 +3,7 @@
 // `tiled: true` runs) vs new (lora.gemm.ts kernels), plus the whole forward and backward both
 // ways, a split-target sweep, and an on-device check that new and old agree (and that the new
 // path is bitwise repeatable). Dimension letters: T tokens, K in_features, N out_features, r rank.
-// Run: `node scripts/run-ts.mjs bench/lora.ts [--smoke] [--out FILE]` (--smoke: tiny shapes).
+// Run: `node scripts/run-ts.mjs bench/lora.ts [--smoke] [--tokens 256,512,2048] [--out FILE]` (--smoke: tiny shapes).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -25,7 +25,7 @@ const rng = new Rng(3);
 console.log(`device: ${gpu.info.description ?? ''} ${JSON.stringify(gpu.features)}`);
 
 const r = 16, scale = 2, p = 0.05, seed = 1234;
-const TOKENS = smoke ? [8, 32] : [512, 2048];
+const TOKENS = smoke ? [8, 32] : (opt("tokens") ?? "256,512,2048").split(",").map(Number);
 // [name, K in, N out, modules of this shape per layer]
 const MODS: [string, number, number, number][] = [
   ['q_proj/o_proj', S(4096), S(4096), 2], ['k_proj/v_proj', S(4096), S(1024), 2],
@@ -139,22 +139,28 @@ for (const T of TOKENS) {
 for (const T of TOKENS)
   console.log(`LoRA total per step (224 modules, fwd+bwd, T=${T}): old ${totals[T].old.toFixed(1)} ms, new ${totals[T].new.toFixed(1)} ms (×${(totals[T].old / totals[T].new).toFixed(1)})`);
 
-// split-target sweep (whole forward + backward of q_proj and down_proj shapes)
-const sweep: { target: number; T: number; mod: string; ms: number }[] = [];
-const keepTarget = loraGemmSettings.targetWorkgroups;
-for (const target of [128, 256, 512, 1024, 2048]) {
-  loraGemmSettings.targetWorkgroups = target;
-  for (const T of TOKENS) for (const [name, K, N] of [MODS[0], MODS[3]]) {
-    const x = as2d(X, T, K), dy = as2d(DY, T, N), y = as2d(Y, T, N), dx = as2d(DX, T, K), xa = as2d(XA, T, r), sc = as2d(SC, T, r);
-    const A = as2d(randomF32(r * K, 0.02), r, K), B = as2d(randomF32(N * r, 0.02), N, r), dA = createTensor(gpu, [r, K]), dB = createTensor(gpu, [N, r]);
-    const o: LoraOpts = { scale, dropout: p, seed, seedBase };
-    const t = await time(() => { loraForward(gpu, y, xa, x, A, B, o); loraBackward(gpu, dA, dB, dx, dy, x, A, B, xa, sc, o); }, smoke ? 3 : 20);
-    sweep.push({ target, T, mod: name, ms: t.ms });
-    console.log(`sweep targetWorkgroups=${target} T=${T} ${name}: fwd+bwd ${t.ms.toFixed(4)} ms`);
-    for (const tt of [A, B, dA, dB]) tt.buffer.destroy();
+// split sweep: per-step LoRA total (224 modules, fwd+bwd, the dedicated kernels at every T) for
+// each (targetWorkgroups, minLSplit, minTSplit); the generic GEMMs' total above is the baseline.
+const sweep: { target: number; minL: number; minT: number; T: number; stepMs: number }[] = [];
+const keep = { ...loraGemmSettings };
+loraGemmSettings.minTokens = 1;
+for (const target of smoke ? [512] : [512, 1024, 2048]) for (const minL of [64, 128, 256]) for (const minT of [64, 128]) {
+  Object.assign(loraGemmSettings, { targetWorkgroups: target, minLSplit: minL, minTSplit: minT });
+  for (const T of TOKENS) {
+    let stepMs = 0;
+    for (const [, K, N, per] of MODS) {
+      const x = as2d(X, T, K), dy = as2d(DY, T, N), y = as2d(Y, T, N), dx = as2d(DX, T, K), xa = as2d(XA, T, r), sc = as2d(SC, T, r);
+      const A = as2d(randomF32(r * K, 0.02), r, K), B = as2d(randomF32(N * r, 0.02), N, r), dA = createTensor(gpu, [r, K]), dB = createTensor(gpu, [N, r]);
+      const o: LoraOpts = { scale, dropout: p, seed, seedBase };
+      const t = await time(() => { loraForward(gpu, y, xa, x, A, B, o); loraBackward(gpu, dA, dB, dx, dy, x, A, B, xa, sc, o); }, smoke ? 3 : 20);
+      stepMs += LAYERS * per * t.ms;
+      for (const tt of [A, B, dA, dB]) tt.buffer.destroy();
+    }
+    sweep.push({ target, minL, minT, T, stepMs });
+    console.log(`sweep targetWorkgroups=${target} minLSplit=${minL} minTSplit=${minT} T=${T}: LoRA per step ${stepMs.toFixed(1)} ms (generic GEMMs ${totals[T].old.toFixed(1)})`);
   }
 }
-loraGemmSettings.targetWorkgroups = keepTarget;
+Object.assign(loraGemmSettings, keep);
 
 const file = opt('out') ?? `bench/results/lora-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
 mkdirSync(dirname(file), { recursive: true });

@@ -132,26 +132,38 @@ export function layerForward(
   group([q, k, vv], xn1, ['q_proj', 'k_proj', 'v_proj']);
   ropeForwardQK(gpu, q, k, positions, w.invFreq, d.H, d.Hkv, d.D);
   attend(l, attn, lseView(a.lse, T), q, k, vv);
-  copy(gpu, x2, x);
+  // In place (inference: x, x2 and out are one residual stream) the residual adds need no copies.
+  if (x2.buffer !== x.buffer) copy(gpu, x2, x);
   proj(x2, attn, 'o_proj', true);
   rmsnormForward(gpu, xn2, rows(a.rstd2, T), x2, lw.postNorm, w.cfg.rmsNormEps);
   group([g, u], xn2, ['gate_proj', 'up_proj']);
   swigluForward(gpu, h, g, u);
-  copy(gpu, out, x2);
+  if (out.buffer !== x2.buffer) copy(gpu, out, x2);
   proj(out, h, 'down_proj', true);
 }
 
-/** Embedding → all layers → final norm. Leaves xf [T,C] in the workspace for the loss. */
+/**
+ * The layer's saved activations as a run uses them: training keeps every layer's x and x2 for
+ * the backward; inference (no backward) updates one residual stream `res` [T,C] in place, which
+ * saves two buffer copies per layer (each also ends the compute pass: decode runs them per token).
+ */
+function layerActsFor(acts: Activations, l: number, res: Tensor | null): LayerActs {
+  const a = acts.layers[l];
+  return res ? { ...a, x: res, x2: res } : a;
+}
+
+/** Embedding → all layers → final norm. Leaves xf [T,C] in the workspace for the loss (training: and every layer's activations for the backward). */
 export function modelForward(gpu: Gpu, w: ModelWeights, acts: Activations, T: number, runIn: RunOptions, attend?: AttendFn): void {
   const ws = acts.ws;
   const run = withSeedBase(gpu, acts, runIn, true);
   const positions = rows(ws.positions, T);
   const att = attend ?? batchAttention(gpu, w, rows(ws.segIds, T));
   embeddingGather(gpu, rows(acts.layers[0].x, T), rows(ws.ids, T), w.embed);
+  const res = run.train ? null : acts.layers[0].x; // inference: one residual stream, updated in place
   for (let l = 0; l < w.dims.L; l++) {
-    const out = l + 1 < w.dims.L ? acts.layers[l + 1].x : ws.out;
-    layerForward(gpu, w, w.layers[l], l, acts.layers[l], rows(out, T), att, positions, T, run);
+    const out = res ?? (l + 1 < w.dims.L ? acts.layers[l + 1].x : ws.out);
+    layerForward(gpu, w, w.layers[l], l, layerActsFor(acts, l, res), rows(out, T), att, positions, T, run);
     gpu.flush(); // submit per layer: the GPU runs layer l while JS records layer l+1
   }
-  rmsnormForward(gpu, rows(ws.xf, T), rows(ws.rstdF, T), rows(ws.out, T), w.finalNorm, w.cfg.rmsNormEps);
+  rmsnormForward(gpu, rows(ws.xf, T), rows(ws.rstdF, T), rows(res ?? ws.out, T), w.finalNorm, w.cfg.rmsNormEps);
 }

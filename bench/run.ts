@@ -21,6 +21,7 @@ import { attnMmaSettings } from '../src/gpu/ops/attention.mma';
 import { attnMmaBwdSettings } from '../src/gpu/ops/attention.mma.bwd';
 import { loraGemmSettings } from '../src/gpu/ops/lora.gemm';
 import { attnTiledSettings } from '../src/gpu/ops/attention.tiled';
+import { decodeSettings } from '../src/chat/generate';
 
 const argv = process.argv.slice(2);
 const flag = (n: string) => argv.includes(`--${n}`);
@@ -43,6 +44,8 @@ if (noMma) { mmaSettings.enabled = false; attnMmaSettings.enabled = false; }
 // split, else automatic), --lora-min-tokens N (T from which LoRA runs its dedicated kernels).
 if (argv.includes('--dkv-split')) attnMmaBwdSettings.dkvSplit = Number(opt('dkv-split', '1'));
 if (argv.includes('--lora-min-tokens')) loraGemmSettings.minTokens = Number(opt('lora-min-tokens', '1024'));
+// --layers-per-submit N: decode replays N layers per queue submit (generate.ts decodeSettings).
+if (argv.includes('--layers-per-submit')) decodeSettings.layersPerSubmit = Number(opt('layers-per-submit', '1'));
 // --attn-fwd V: the f32 tiled attention forward variant (attention.tiled.ts; used with --no-mma).
 if (argv.includes('--attn-fwd')) attnTiledSettings.fwd = opt('attn-fwd', attnTiledSettings.fwd);
 

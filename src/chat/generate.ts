@@ -62,6 +62,12 @@ function attendWithCache(gpu: Gpu, w: ModelWeights, kv: KvCache, start: number, 
   };
 }
 
+/**
+ * Tuning of the replayed decode step: layers recorded per queue submit (1: the GPU starts on
+ * layer 0 while the host encodes the rest, at the cost of one submit per layer; bench/NOTES.md v28).
+ */
+export const decodeSettings = { layersPerSubmit: 1 };
+
 /** One token at the position held in ws.positions[0]: its dispatches never depend on it. */
 function decodeForward(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Activations, kv: KvCache, part: Tensor): void {
   const d = w.dims, ws = acts.ws, shape = { nHeads: d.H, nKvHeads: d.Hkv, headDim: d.D };
@@ -87,7 +93,7 @@ async function step(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Act
   const part = kv.part;
   if (T === 1 && start > 0 && part) { // attentionDecodeStep reads no segIds
     const prog = lora ? kv.programs.lora.get(lora) : kv.programs.base;
-    if (prog && gpu.isCurrent(prog)) gpu.replay(prog);
+    if (prog && gpu.isCurrent(prog)) gpu.replay(prog, { flushes: decodeSettings.layersPerSubmit });
     else {
       const fresh = gpu.capture(() => decodeForward(gpu, w, lora, acts, kv, part));
       if (lora) kv.programs.lora.set(lora, fresh);

@@ -264,14 +264,17 @@ export class Gpu {
    * Record a captured program's commands again (same buffers, their current contents), with its
    * flushes: Dawn turns a command buffer into native commands at submit (~10 µs per dispatch on
    * Vulkan), so submitting per layer lets the GPU run layer l while the host prepares layer l+1.
+   * `flushes`: false = one submit (bench: GPU time of the whole program); n = every n-th flush.
    */
-  replay(prog: Program, opts: { flushes?: boolean } = {}): void {
+  replay(prog: Program, opts: { flushes?: boolean | number } = {}): void {
     if (this.lost) throw this.lost;
     if (!this.isCurrent(prog)) throw new GpuError('validation', 'Gpu.replay: buffers were destroyed since this program was captured');
+    const every = opts.flushes === false ? Infinity : typeof opts.flushes === 'number' ? Math.max(1, Math.floor(opts.flushes)) : 1;
+    let flushes = 0;
     for (const c of prog.commands) {
       if (c.kind === 'dispatch') this.encodeDispatch(c.pipeline, c.group, c.x, c.y, c.z);
       else if (c.kind === 'copy') this.openEncoder().copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
-      else if (opts.flushes !== false) this.flush(); // false: one submit (bench: GPU time of the whole program)
+      else if (++flushes % every === 0) this.flush();
     }
   }
 

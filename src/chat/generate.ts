@@ -63,10 +63,11 @@ function attendWithCache(gpu: Gpu, w: ModelWeights, kv: KvCache, start: number, 
 }
 
 /**
- * Tuning of the replayed decode step: layers recorded per queue submit (1: the GPU starts on
- * layer 0 while the host encodes the rest, at the cost of one submit per layer; bench/NOTES.md v28).
+ * Tuning of the replayed decode step: layers recorded per queue submit. Fewer layers start the
+ * GPU sooner while the host encodes the rest; more save submits. H200 run 34 (bench/NOTES.md v28),
+ * tok/s adapter on / off: 1 → 115 / 132, 2 → 122 / 141, 4 → 122 / 141, 8 → 111 / 131, 32 → 86 / 104.
  */
-export const decodeSettings = { layersPerSubmit: 1 };
+export const decodeSettings = { layersPerSubmit: 2 };
 
 /** One token at the position held in ws.positions[0]: its dispatches never depend on it. */
 function decodeForward(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Activations, kv: KvCache, part: Tensor): void {

@@ -4,8 +4,9 @@
 // truncated at seq 512 and packed greedily into ≤ 512-token micro-batches by the app's own
 // packBatches; each micro-batch's model FLOP from bench/step.ts's stepFlop with its real causal
 // pairs. Assumption (the weakest link, as in NOTES v1–v19): the 3060 reaches the same fraction
-// of its f32 spec peak as the H200 run reached of the H200's (66.9 TFLOP/s), plus the host
-// recording of each step measured on the H200 machine, taken whole (not hidden behind the GPU).
+// of its f32 spec peak as the H200 run reached of the H200's (66.9 TFLOP/s); a micro-batch takes
+// at least the host recording of a step measured on the H200 machine (hidden behind the GPU
+// otherwise: one step in flight, NOTES v29; before v29 it was added whole).
 // Run: node scripts/run-ts.mjs bench/project3060.ts --tc RESULT.json --f32 RESULT.json
 //      [--recompute-tc RESULT.json --recompute-f32 RESULT.json]   (bench/run.ts JSON, batch 1)
 
@@ -69,7 +70,9 @@ const row = (label: string, file: string | undefined) => {
   const s = readStep(file);
   const frac = s.flops / H200_F32_SPEC;
   const eff = frac * RTX3060_F32_SPEC;
-  const secs = totalFlop / eff + nb * s.recordS;
+  // The loop keeps one step in flight (train/loop.ts, NOTES v29): the host records step n+1
+  // while the GPU runs step n, so a micro-batch takes the longer of the two, not their sum.
+  const secs = batchFlop.reduce((a, f) => a + Math.max(f / eff, s.recordS), 0);
   rows.push([label + (s.recompute ? ', recomputation' : ''), (s.flops / 1e12).toFixed(1), `${(100 * frac).toFixed(0)} %`, (eff / 1e12).toFixed(2),
     (secs / nb).toFixed(2), (secs / 3600).toFixed(1), (secs / 3600 / SEED_HOURS).toFixed(2)]);
 };

@@ -88,7 +88,7 @@ for (const batch of batches) {
   const r = await attempt(`step batch ${batch}`, () => benchStep(gpu, w, { seq, batch, warmup, steps, r: R, recompute }, breakdownReps));
   if (r) {
     report.steps.push(r);
-    log(`T=${r.tokens}: ${r.msPerStep.toFixed(0)} ms/step (one in flight: ${r.pipelinedMsPerStep.toFixed(0)}), ${r.tokensPerSecond.toFixed(0)} tok/s, loss ${r.loss.toFixed(3)}, peak ${(r.peakBytes / 2 ** 30).toFixed(2)} GiB`);
+    log(`T=${r.tokens}: ${r.msPerStep.toFixed(0)} ms/step (each step awaited: ${r.awaitedMsPerStep.toFixed(0)}), ${r.tokensPerSecond.toFixed(0)} tok/s, loss ${r.loss.toFixed(3)}, peak ${(r.peakBytes / 2 ** 30).toFixed(2)} GiB`);
   }
 }
 report.decode = await attempt('decode', () => benchDecode(gpu, w, { prompt: promptLen, newTokens, r: R, copyGBs: report.peaks?.copyGBs ?? NaN }));

@@ -36,8 +36,8 @@ export interface Component { name: string; count: number; ms: number; totalMs: n
 
 export interface StepResult {
   seq: number; batch: number; tokens: number; recompute: boolean;
-  msPerStep: number; tokensPerSecond: number; stepMs: number[];
-  pipelinedMsPerStep: number; // one step in flight (readbacks awaited a step later)
+  msPerStep: number; tokensPerSecond: number; // one step in flight, as train/loop.ts runs (NOTES v29)
+  awaitedMsPerStep: number; stepMs: number[]; // every step read back before the next is recorded (the loop before v29)
   loss: number; // mean NLL of the last timed step (≈ ln V for random weights)
   peakBytes: number; activationPlanBytes: number;
   modelTflop: number; // FLOP of one step by the model (matmuls + attention), TFLOP
@@ -188,9 +188,9 @@ export async function benchStep(gpu: Gpu, w: ModelWeights, o: StepOptions, break
     await one();
     stepMs.push(performance.now() - t0);
   }
-  const msPerStep = stepMs.reduce((s, x) => s + x, 0) / stepMs.length;
-  // The same steps with one step in flight: step n+1 is recorded before step n's loss and grad
-  // norm are read back (probe: how much of the wall-clock step is readback latency and idle GPU).
+  const awaitedMsPerStep = stepMs.reduce((s, x) => s + x, 0) / stepMs.length;
+  // The same steps with one step in flight, as the training loop runs them: step n+1 is recorded
+  // before step n's loss and grad norm are read back, so the GPU does not wait for the host.
   const record = () => Promise.all([
     trainMicroStep(gpu, w, st.lora, st.acts, batch, { seed: step }),
     optimizerStep(gpu, st.lora, st.opt, DEFAULT_ADAMW, ++step)(),
@@ -199,7 +199,7 @@ export async function benchStep(gpu: Gpu, w: ModelWeights, o: StepOptions, break
   let inFlight = record();
   for (let i = 0; i < o.steps; i++) { const next = record(); await inFlight; inFlight = next; }
   await inFlight;
-  const pipelinedMsPerStep = (performance.now() - tp) / (o.steps + 1);
+  const msPerStep = (performance.now() - tp) / (o.steps + 1);
   // One instrumented step: JS recording time, dispatch count, then its GPU time (timestamps).
   const { T: Tb, count, runs } = uploadBatch(gpu, st.acts, batch, w.dims.V);
   await gpu.sync();
@@ -224,7 +224,7 @@ export async function benchStep(gpu: Gpu, w: ModelWeights, o: StepOptions, break
   const planBytes = tableBytes(activationTable(w.dims, T, ceChunkRows(gpu, w.dims.V, T), o.r, st.lora.targets, st.acts.recompute));
   const result: StepResult = {
     seq: o.seq, batch: o.batch, tokens: T, recompute: st.acts.recompute,
-    msPerStep, tokensPerSecond: T / (msPerStep / 1000), stepMs, loss, pipelinedMsPerStep,
+    msPerStep, tokensPerSecond: T / (msPerStep / 1000), awaitedMsPerStep, stepMs, loss,
     peakBytes: mem.peak(), activationPlanBytes: planBytes,
     modelTflop, achievedTflops: modelTflop / (msPerStep / 1000), recordMs, gpuStepMs: gpuStep.ms, gpuTiming: gpuStep.timing, dispatches, recordSplit, createdPerStep, components: comps,
   };

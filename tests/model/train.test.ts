@@ -2,7 +2,9 @@
 // - exact resume: N steps straight and N/2 + checkpoint + resume + N/2 give bit-identical LoRA
 //   weights and AdamW moments (same device, same data order, dropout seeds from the step);
 // - a damaged newest checkpoint is detected by its checksum and the previous one is used;
-// - validation loss falls after a few steps on a small repeated dataset.
+// - validation loss falls after a few steps on a small repeated dataset;
+// - one step in flight (the default loop) gives the same events and bits as reading every step
+//   back first, and a pause between checkpoints stops after the step in flight, resumable exactly.
 // Examples are short synthetic token sequences so the software GPU finishes in seconds.
 
 import { describe, expect, it } from 'vitest';
@@ -13,7 +15,7 @@ import { readF32 } from '../../src/gpu/core/tensor';
 import { loraModules } from '../../src/model/lora';
 import { resolveTrainConfig, type TrainConfig } from '../../src/train/config';
 import { allocTraining } from '../../src/train/session';
-import { START, train, validationLoss, type TrainEvent } from '../../src/train/loop';
+import { loopSettings, START, train, validationLoss, type TrainEvent } from '../../src/train/loop';
 import { loadLatestValid, restoreLora, type CheckpointStore } from '../../src/train/checkpoint';
 import type { TokenizedExample } from '../../src/data/format';
 import type { Gpu } from '../../src/gpu/core/context';
@@ -88,6 +90,47 @@ describe('training loop', () => {
     expect(end.step).toBe(6);
     const got = await snapshot(gpu, second);
     got.forEach((t, i) => expect(Buffer.from(t.buffer).equals(Buffer.from(want[i].buffer))).toBe(true));
+  });
+
+  it('one step in flight: same losses, grad norms and bits as the read-back-every-step loop; a pause between checkpoints stops after the step in flight', async () => {
+    const gpu = await testGpu();
+    const w = await demo(gpu);
+    const cfg = resolveTrainConfig({ ...CFG, maxSteps: 5, checkpointEvery: 100 });
+    const data = { train: examples(20, 3), val: [] };
+    const run = async (pipeline: boolean) => {
+      const st = allocTraining(gpu, w, cfg);
+      const steps: TrainEvent[] = [];
+      loopSettings.pipeline = pipeline;
+      try {
+        await train({ gpu, weights: w, ...st, store: null, runId: `p${pipeline}` }, cfg, data, { pause: false, cancel: false }, (e) => { if (e.type === 'step') steps.push(e); });
+      } finally { loopSettings.pipeline = true; }
+      const norm = (e: TrainEvent) => (e.type === 'step' ? [e.step, e.epoch, e.loss, e.lr, e.gradNorm, e.tokensSeen] : []);
+      return { steps: steps.map(norm), bits: await snapshot(gpu, st) };
+    };
+    const serial = await run(false), piped = await run(true);
+    expect(serial.steps.map((s) => s[0])).toEqual([1, 2, 3, 4, 5]);
+    expect(piped.steps).toEqual(serial.steps);
+    piped.bits.forEach((t, i) => expect(Buffer.from(t.buffer).equals(Buffer.from(serial.bits[i].buffer))).toBe(true));
+
+    // Pause asked while step 2 is reported: step 3 is already on the GPU, so the run stops after it.
+    const store = memoryStore();
+    const st = allocTraining(gpu, w, cfg);
+    const control = { pause: false, cancel: false };
+    const events: TrainEvent[] = [];
+    await train({ gpu, weights: w, ...st, store, runId: 'q' }, cfg, data, control, (e) => {
+      events.push(e);
+      if (e.type === 'step' && e.step === 2) control.pause = true;
+    });
+    expect(events.filter((e) => e.type === 'step').map((e) => e.step)).toEqual([1, 2, 3]);
+    expect(events.at(-1)).toEqual({ type: 'done', reason: 'paused', step: 3 });
+    const ck = await loadLatestValid(store, 'q');
+    expect(ck!.meta.position.step).toBe(3);
+    const again = allocTraining(gpu, w, ck!.meta.config);
+    await restoreLora(gpu, again.lora, ck!.file);
+    const end = await train({ gpu, weights: w, ...again, store, runId: 'q' }, ck!.meta.config, data, { pause: false, cancel: false }, () => {}, ck!.meta.position);
+    expect(end.step).toBe(5);
+    const got = await snapshot(gpu, again);
+    got.forEach((t, i) => expect(Buffer.from(t.buffer).equals(Buffer.from(serial.bits[i].buffer))).toBe(true));
   });
 
   it('recomputation on or off gives the same bits (the shared xn1/xn2/h are rebuilt exactly)', async () => {

@@ -9,7 +9,7 @@ import type { PreparedDataset } from '../data/pipeline';
 import type { Tokenizer } from '../data/tokenizer';
 import type { Activations } from '../model/activations';
 import type { LoraState } from '../model/lora';
-import { evalBatch } from '../model/step';
+import { evalBatches } from '../model/step';
 import type { ModelWeights } from '../model/weights';
 import { generate, type KvCache } from '../chat/generate';
 import { GREEDY } from '../chat/sampling';
@@ -60,10 +60,9 @@ export async function evaluateSplit(ctx: EvalContext, o: EvalOptions, onProgress
   const n = Math.min(o.samples, examples.length);
   const total = batches.length + n;
   const nll = [];
-  for (let b = 0; b < batches.length; b++) {
-    const r = await evalBatch(ctx.gpu, ctx.weights, ctx.lora, ctx.acts, batches[b]);
+  for await (const r of evalBatches(ctx.gpu, ctx.weights, ctx.lora, ctx.acts, batches)) {
     nll.push({ nllSum: r.nllSum, tokenCount: r.count });
-    onProgress?.(b + 1, total);
+    onProgress?.(nll.length, total);
   }
   const perplexity = aggregatePerplexity(nll);
   const samples: EvalSample[] = [];

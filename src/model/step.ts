@@ -40,6 +40,20 @@ export async function evalBatch(gpu: Gpu, w: ModelWeights, lora: LoraState | nul
   return { nllSum: await readNllSum(gpu, acts, T), count, tokens: T };
 }
 
+/**
+ * evalBatch over `batches` in order, with one batch in flight: batch b+1 is recorded before batch
+ * b's loss is read back, so the GPU does not wait for the host between batches (the results and
+ * their order are those of awaiting each batch).
+ */
+export async function* evalBatches(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Activations, batches: readonly PackedBatch[]): AsyncGenerator<MicroStepResult> {
+  let next = batches.length > 0 ? evalBatch(gpu, w, lora, acts, batches[0]) : null;
+  for (let b = 0; b < batches.length; b++) {
+    const cur = next!;
+    next = b + 1 < batches.length ? evalBatch(gpu, w, lora, acts, batches[b + 1]) : null;
+    try { yield await cur; } catch (e) { next?.catch(() => {}); throw e; } // a later batch fails the same way
+  }
+}
+
 export interface AdamWSettings {
   lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; maxGradNorm: number;
 }

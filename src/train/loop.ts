@@ -9,7 +9,7 @@ import type { TokenizedExample } from '../data/format';
 import type { Activations } from '../model/activations';
 import { nextTokenTargets } from '../model/batch';
 import type { LoraState } from '../model/lora';
-import { evalBatch, optimizerStep, trainMicroStep, type OptimizerState } from '../model/step';
+import { evalBatches, optimizerStep, trainMicroStep, type OptimizerState } from '../model/step';
 import type { ModelWeights } from '../model/weights';
 import { restoreLora, serializeCheckpoint, type CheckpointStore, type LoopPosition } from './checkpoint';
 import type { TrainConfig } from './config';
@@ -71,10 +71,7 @@ export async function validationLoss(ctx: TrainContext, cfg: TrainConfig, val: r
   let batches = packBatches(truncate(val, cfg.seqLen), { maxTokens: cfg.seqLen * cfg.batchSize, seed: cfg.seed, order: val.map((_, i) => i) }).batches;
   if (cfg.evalBatches > 0) batches = batches.slice(0, cfg.evalBatches);
   let nll = 0, n = 0;
-  for (const b of batches) {
-    const r = await evalBatch(ctx.gpu, ctx.weights, ctx.lora, ctx.acts, b);
-    nll += r.nllSum; n += r.count;
-  }
+  for await (const r of evalBatches(ctx.gpu, ctx.weights, ctx.lora, ctx.acts, batches)) { nll += r.nllSum; n += r.count; }
   return n > 0 ? nll / n : null;
 }
 

@@ -20,6 +20,8 @@ import { loadLatestValid, restoreLora, type CheckpointStore } from '../../src/tr
 import type { TokenizedExample } from '../../src/data/format';
 import type { Gpu } from '../../src/gpu/core/context';
 import { Rng } from '../../src/util/rng';
+import { packBatches } from '../../src/data/pack';
+import { evalBatch, evalBatches } from '../../src/model/step';
 
 function memoryStore(): CheckpointStore & { entries: Map<number, { bytes: Uint8Array; sha256: string }> } {
   const entries = new Map<number, { bytes: Uint8Array; sha256: string }>();
@@ -131,6 +133,21 @@ describe('training loop', () => {
     expect(end.step).toBe(5);
     const got = await snapshot(gpu, again);
     got.forEach((t, i) => expect(Buffer.from(t.buffer).equals(Buffer.from(serial.bits[i].buffer))).toBe(true));
+  });
+
+  it('evaluation with one batch in flight gives the same per-batch losses as awaiting each batch', async () => {
+    const gpu = await testGpu();
+    const w = await demo(gpu);
+    const cfg = resolveTrainConfig({ ...CFG, seqLen: 32 });
+    const st = allocTraining(gpu, w, cfg);
+    const batches = packBatches(examples(9, 4), { maxTokens: 32, seed: 0 }).batches;
+    expect(batches.length).toBeGreaterThanOrEqual(3);
+    const awaited = [];
+    for (const b of batches) awaited.push(await evalBatch(gpu, w, st.lora, st.acts, b));
+    const inFlight = [];
+    for await (const r of evalBatches(gpu, w, st.lora, st.acts, batches)) inFlight.push(r);
+    expect(inFlight).toEqual(awaited);
+    expect(awaited.every((r) => r.count > 0 && Number.isFinite(r.nllSum))).toBe(true);
   });
 
   it('recomputation on or off gives the same bits (the shared xn1/xn2/h are rebuilt exactly)', async () => {

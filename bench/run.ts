@@ -22,6 +22,7 @@ import { attnMmaBwdSettings } from '../src/gpu/ops/attention.mma.bwd';
 import { loraGemmSettings } from '../src/gpu/ops/lora.gemm';
 import { attnTiledSettings } from '../src/gpu/ops/attention.tiled';
 import { decodeSettings } from '../src/chat/generate';
+import { submitSettings } from '../src/model/forward';
 
 const argv = process.argv.slice(2);
 const flag = (n: string) => argv.includes(`--${n}`);
@@ -46,6 +47,8 @@ if (argv.includes('--dkv-split')) attnMmaBwdSettings.dkvSplit = Number(opt('dkv-
 if (argv.includes('--lora-min-tokens')) loraGemmSettings.minTokens = Number(opt('lora-min-tokens', '1024'));
 // --layers-per-submit N: decode replays N layers per queue submit (generate.ts decodeSettings).
 if (argv.includes('--layers-per-submit')) decodeSettings.layersPerSubmit = Number(opt('layers-per-submit', '1'));
+// --train-layers-per-submit N: the training step's forward and backward submit every N layers.
+if (argv.includes('--train-layers-per-submit')) submitSettings.layersPerSubmit = Number(opt('train-layers-per-submit', '1'));
 // --attn-fwd V: the f32 tiled attention forward variant (attention.tiled.ts; used with --no-mma).
 if (argv.includes('--attn-fwd')) attnTiledSettings.fwd = opt('attn-fwd', attnTiledSettings.fwd);
 

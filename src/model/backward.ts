@@ -14,7 +14,7 @@ import { rmsnormBackward, rmsnormForward } from '../gpu/ops/rmsnorm';
 import { ropeBackwardQK } from '../gpu/ops/rope';
 import { swigluBackward, swigluForward } from '../gpu/ops/swiglu';
 import { lseView, rows, type Activations, type LayerActs } from './activations';
-import { batchAttention, layerForward, loraRunOpts, withSeedBase, type RunOptions } from './forward';
+import { batchAttention, layerForward, loraRunOpts, submitSettings, withSeedBase, type RunOptions } from './forward';
 import { linearBackward } from './linear';
 import type { Target } from './modules';
 import type { ModelWeights } from './weights';
@@ -80,6 +80,6 @@ export function modelBackward(gpu: Gpu, w: ModelWeights, acts: Activations, T: n
       layerForward(gpu, w, w.layers[l], l, acts.layers[l], rows(out, T), batchAttention(gpu, w, rows(ws.segIds, T)), rows(ws.positions, T), T, run);
     }
     layerBackward(gpu, w, acts, l, T, run);
-    gpu.flush(); // submit per layer: recording overlaps GPU execution
+    if (l % submitSettings.layersPerSubmit === 0) gpu.flush(); // recording overlaps GPU execution
   }
 }

@@ -152,6 +152,9 @@ function layerActsFor(acts: Activations, l: number, res: Tensor | null): LayerAc
   return res ? { ...a, x: res, x2: res } : a;
 }
 
+/** Layers recorded per queue submit in the forward and backward (decode replays choose their own). */
+export const submitSettings = { layersPerSubmit: 1 };
+
 /** Embedding → all layers → final norm. Leaves xf [T,C] in the workspace for the loss (training: and every layer's activations for the backward). */
 export function modelForward(gpu: Gpu, w: ModelWeights, acts: Activations, T: number, runIn: RunOptions, attend?: AttendFn): void {
   const ws = acts.ws;
@@ -163,7 +166,7 @@ export function modelForward(gpu: Gpu, w: ModelWeights, acts: Activations, T: nu
   for (let l = 0; l < w.dims.L; l++) {
     const out = res ?? (l + 1 < w.dims.L ? acts.layers[l + 1].x : ws.out);
     layerForward(gpu, w, w.layers[l], l, layerActsFor(acts, l, res), rows(out, T), att, positions, T, run);
-    gpu.flush(); // submit per layer: the GPU runs layer l while JS records layer l+1
+    if ((l + 1) % submitSettings.layersPerSubmit === 0) gpu.flush(); // the GPU runs these layers while JS records the next
   }
   rmsnormForward(gpu, rows(ws.xf, T), rows(ws.rstdF, T), rows(res ?? ws.out, T), w.finalNorm, w.cfg.rmsNormEps);
 }

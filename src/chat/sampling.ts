@@ -1,6 +1,11 @@
 // Sampling the next token from logits on the host: repetition penalty (HF/CTRL rule: divide
 // positive logits, multiply negative ones, for ids already in the context), temperature,
 // top-k, top-p (nucleus), then a seeded draw; temperature 0 = greedy (argmax, lowest id on ties).
+// Candidates are ordered by logit (descending, ties by ascending id) as in sampling.ref.ts, but
+// only the head of that order is ever sorted: top-k by a selection of the k-th largest logit,
+// top-p / plain temperature by growing a logit threshold until the nucleus (or the draw) fits.
+// With top-k the result is bit for bit the reference's; without, the softmax denominator is
+// summed in id order instead of sorted order (f64, the same up to its last bits).
 
 import { Rng } from '../util/rng';
 
@@ -32,29 +37,88 @@ export function applyRepetitionPenalty(logits: Float32Array, context: Iterable<n
 export function sampleToken(logits: Float32Array, context: readonly number[], o: SamplingOptions, rng: Rng): number {
   applyRepetitionPenalty(logits, context, o.repetitionPenalty);
   if (o.temperature <= 0) return argmax(logits);
-  // Candidates sorted by logit, cut by top-k, softmax at the temperature, cut by top-p.
-  let ids = Array.from({ length: logits.length }, (_, i) => i);
-  if (o.topK > 0 && o.topK < ids.length) {
-    ids.sort((a, b) => logits[b] - logits[a]);
-    ids = ids.slice(0, o.topK);
-  } else ids.sort((a, b) => logits[b] - logits[a]);
-  const max = logits[ids[0]];
-  const p = ids.map((i) => Math.exp((logits[i] - max) / o.temperature));
-  const sum = p.reduce((a, b) => a + b, 0);
-  let keep = ids.length;
-  if (o.topP < 1) {
-    let c = 0;
-    for (let j = 0; j < ids.length; j++) {
-      c += p[j] / sum;
-      if (c >= o.topP) { keep = j + 1; break; }
+  if (o.topK > 0 && o.topK < logits.length) {
+    const ids = idsAtLeast(logits, kthLargest(logits, o.topK)).slice(0, o.topK);
+    const p = weights(logits, ids, logits[ids[0]], o.temperature);
+    return draw(ids, p, nucleus(p, sumOf(p, p.length), o.topP) ?? ids.length, rng);
+  }
+  return sampleAll(logits, o, rng);
+}
+
+/** No top-k: the whole vocabulary is a candidate; sort only a head above a falling threshold. */
+function sampleAll(logits: Float32Array, o: SamplingOptions, rng: Rng): number {
+  const max = logits[argmax(logits)], T = o.temperature;
+  let S = 0; // softmax denominator over every id (id order)
+  for (let i = 0; i < logits.length; i++) S += Math.exp((logits[i] - max) / T);
+  let u: number | null = null; // the draw when there is no nucleus cut (its total is S)
+  for (let gap = 8; ; gap *= 1.5) {
+    const all = gap > 4096;
+    const ids = idsAtLeast(logits, all ? -Infinity : max - gap * T);
+    const p = weights(logits, ids, max, T);
+    if (o.topP < 1) {
+      const keep = nucleus(p, S, o.topP);
+      if (keep !== null || all) return draw(ids, p, keep ?? ids.length, rng);
+    } else {
+      u ??= rng.next() * S;
+      let r = u;
+      for (let j = 0; j < ids.length; j++) if ((r -= p[j]) <= 0) return ids[j];
+      if (all) return ids[ids.length - 1];
     }
   }
-  const kept = p.slice(0, keep);
-  const total = kept.reduce((a, b) => a + b, 0);
-  let u = rng.next() * total;
-  for (let j = 0; j < keep; j++) {
-    u -= kept[j];
-    if (u <= 0) return ids[j];
+}
+
+/** exp((logit - max) / T) of each candidate, in candidate order. */
+function weights(logits: Float32Array, ids: number[], max: number, T: number): number[] {
+  return ids.map((i) => Math.exp((logits[i] - max) / T));
+}
+
+function sumOf(p: number[], n: number): number {
+  let s = 0;
+  for (let j = 0; j < n; j++) s += p[j];
+  return s;
+}
+
+/** Candidates kept by top-p: the shortest head whose probability (p / sum) reaches topP; null = not within p. */
+function nucleus(p: number[], sum: number, topP: number): number | null {
+  if (topP >= 1) return p.length;
+  let c = 0;
+  for (let j = 0; j < p.length; j++) {
+    c += p[j] / sum;
+    if (c >= topP) return j + 1;
   }
+  return null;
+}
+
+/** Seeded draw among the first `keep` candidates, proportional to p. */
+function draw(ids: number[], p: number[], keep: number, rng: Rng): number {
+  let u = rng.next() * sumOf(p, keep);
+  for (let j = 0; j < keep; j++) if ((u -= p[j]) <= 0) return ids[j];
   return ids[keep - 1];
+}
+
+/** Ids with logit ≥ t in candidate order (logit descending, ties by ascending id). */
+function idsAtLeast(logits: Float32Array, t: number): number[] {
+  const ids: number[] = [];
+  for (let i = 0; i < logits.length; i++) if (logits[i] >= t) ids.push(i);
+  return ids.sort((a, b) => logits[b] - logits[a] || a - b);
+}
+
+/** The k-th largest logit (1-based k ≤ length): quickselect on a copy, descending partition. */
+function kthLargest(logits: Float32Array, k: number): number {
+  const a = Float32Array.from(logits);
+  const target = k - 1;
+  let lo = 0, hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >>> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) { const t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else break;
+  }
+  return a[target];
 }

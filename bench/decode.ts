@@ -7,7 +7,7 @@
 import type { Command, Gpu, Program } from '../src/gpu/core/context';
 import { destroyTensor, writeTensor, type Tensor } from '../src/gpu/core/tensor';
 import { allocKvCache, generate, type KvCache } from '../src/chat/generate';
-import { GREEDY } from '../src/chat/sampling';
+import { CHAT_SAMPLING, GREEDY, type SamplingOptions } from '../src/chat/sampling';
 import { attentionDecode, kvCacheWrite } from '../src/gpu/ops/attention';
 import { loraForward } from '../src/gpu/ops/lora';
 import { nf4Matmul } from '../src/gpu/ops/nf4';
@@ -22,7 +22,7 @@ import { modelBytes } from './random-model';
 import { dispatchCounter } from './track';
 import { attentionDecodeStep } from '../src/gpu/ops/attention_decode';
 
-export interface DecodeRun { lora: boolean; prefillMs: number; decodeTokensPerSecond: number; msPerToken: number; dispatchesPerToken: number; jsDispatchMsPerToken: number; createdPerToken: { uniforms: number; bindGroups: number } }
+export interface DecodeRun { lora: boolean; sampling: 'greedy' | 'chat'; prefillMs: number; decodeTokensPerSecond: number; msPerToken: number; dispatchesPerToken: number; jsDispatchMsPerToken: number; createdPerToken: { uniforms: number; bindGroups: number } }
 
 /** GPU time (timestamps) of the pieces of one decode token at position `prompt`. */
 export interface DecodeGpu {
@@ -66,12 +66,12 @@ export interface DecodeResult {
 }
 
 async function once(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Activations, kv: KvCache,
-  prompt: number[], newTokens: number): Promise<DecodeRun> {
+  prompt: number[], newTokens: number, sampling: SamplingOptions = GREEDY): Promise<DecodeRun> {
   const t0 = performance.now();
   const stamps: number[] = [];
   let counter: ReturnType<typeof dispatchCounter> | null = null;
   let created0 = { ...gpu.created };
-  for await (const _id of generate(gpu, w, lora, acts, kv, prompt, { ...GREEDY, maxNewTokens: newTokens, stopIds: [], seed: 0 })) {
+  for await (const _id of generate(gpu, w, lora, acts, kv, prompt, { ...sampling, maxNewTokens: newTokens, stopIds: [], seed: 0 })) {
     stamps.push(performance.now());
     if (stamps.length === 1) { counter = dispatchCounter(gpu); created0 = { ...gpu.created }; }
   }
@@ -80,7 +80,7 @@ async function once(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Act
   const n = stamps.length - 1;
   const decodeMs = stamps[stamps.length - 1] - stamps[0];
   return {
-    lora: lora !== null, prefillMs: stamps[0] - t0,
+    lora: lora !== null, sampling: sampling === GREEDY ? 'greedy' : 'chat', prefillMs: stamps[0] - t0,
     decodeTokensPerSecond: n / (decodeMs / 1000), msPerToken: decodeMs / n,
     dispatchesPerToken: dispatches / n, jsDispatchMsPerToken: jsMs / n,
     createdPerToken: { uniforms: (gpu.created.uniforms - created0.uniforms) / n, bindGroups: (gpu.created.bindGroups - created0.bindGroups) / n },
@@ -138,7 +138,8 @@ export async function benchDecode(gpu: Gpu, w: ModelWeights, o: { prompt: number
   const prompt = Array.from({ length: o.prompt }, (_, i) => (i * 7919 + 13) % d.V);
   await once(gpu, w, lora, acts, kv, prompt.slice(0, 8), 4); // warm-up: compiles the decode pipelines
   await once(gpu, w, null, acts, kv, prompt.slice(0, 8), 4);
-  const runs = [await once(gpu, w, lora, acts, kv, prompt, o.newTokens), await once(gpu, w, null, acts, kv, prompt, o.newTokens)];
+  const runs = [await once(gpu, w, lora, acts, kv, prompt, o.newTokens), await once(gpu, w, null, acts, kv, prompt, o.newTokens),
+    await once(gpu, w, lora, acts, kv, prompt, o.newTokens, CHAT_SAMPLING)]; // the chat panel's sampling (host work per token)
   const dgpu = await decodeGpu(gpu, w, lora, acts, kv, o.prompt);
   const mb = modelBytes(w.cfg);
   const weights = mb.nf4Linear + mb.lmHead + mb.norms + d.C * 2; // + one embedding row

@@ -38,7 +38,7 @@ export function printReport(r: BenchReport): void {
     const d = r.decode;
     out.push(`\n### Decode (KV cache, greedy, ${d.newTokens} tokens after ${d.prompt})`);
     out.push(table(['adapter', 'prefill ms', 'tokens/s', 'ms/token', 'dispatches/token', 'JS ms/token in dispatch', 'new uniforms/bind groups per token'],
-      d.runs.map((x) => [x.lora ? 'on' : 'off', f(x.prefillMs, 0), f(x.decodeTokensPerSecond, 1), f(x.msPerToken, 2), f(x.dispatchesPerToken, 0), f(x.jsDispatchMsPerToken, 2), x.createdPerToken ? `${f(x.createdPerToken.uniforms, 0)}/${f(x.createdPerToken.bindGroups, 0)}` : ''])));
+      d.runs.map((x) => [(x.lora ? 'on' : 'off') + (x.sampling === 'chat' ? ' (chat sampling)' : ''), f(x.prefillMs, 0), f(x.decodeTokensPerSecond, 1), f(x.msPerToken, 2), f(x.dispatchesPerToken, 0), f(x.jsDispatchMsPerToken, 2), x.createdPerToken ? `${f(x.createdPerToken.uniforms, 0)}/${f(x.createdPerToken.bindGroups, 0)}` : ''])));
     if (d.gpu) {
       const g = d.gpu;
       out.push(`GPU time of one token (timestamps): forward+lm_head ${f(g.forwardLoraMs, 2)} ms with the adapter, ${f(g.forwardBaseMs, 2)} ms without; ` +

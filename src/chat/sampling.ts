@@ -18,6 +18,9 @@ export interface SamplingOptions {
 
 export const GREEDY: SamplingOptions = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1 };
 
+/** The chat panel's starting settings. */
+export const CHAT_SAMPLING: SamplingOptions = { temperature: 0.7, topK: 40, topP: 0.9, repetitionPenalty: 1.1 };
+
 export function argmax(logits: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;

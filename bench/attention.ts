@@ -14,7 +14,7 @@
 // (--smoke: tiny shapes for the software GPU; --simple: also time the simple kernels; --variants:
 // also time the f32 tiled forward variants of attention.tiled.ts and backward variants of
 // attention.tiled.bwd.ts, all or the named ones (a name picks the forward and/or backward variant
-// of that name), and print tables of TFLOP/s and agreement with the base kernels). Writes JSON to --out, else
+// of that name), and print tables of TFLOP/s and agreement with the default variants). Writes JSON to --out, else
 // $OUT/attention.json, else bench/results/.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ import { Gpu } from '../src/gpu/core/context';
 import { nodeGpuApi } from '../src/gpu/core/node';
 import { createTensor, destroyTensor, readF32, tensorFrom, writeTensor, type Tensor } from '../src/gpu/core/tensor';
 import {
-  attentionBackward, attentionDecode, attentionForward, attentionTiledConfig, type AttnKernels, type AttnShape,
+  attentionBackward, attentionDecode, attentionForward, type AttnKernels, type AttnShape,
 } from '../src/gpu/ops/attention';
 import { attentionBackwardRef, attentionForwardRef } from '../src/gpu/ops/attention.ref';
 import { attnMmaFwdTiles, attnMmaUnsupportedReason } from '../src/gpu/ops/attention.mma';
@@ -58,7 +58,7 @@ const rng = new Rng(7);
 const { nHeads: H, nKvHeads: Hkv, headDim: D } = shape;
 console.log(`mma bwd tiles ${JSON.stringify(attnMmaBwdTiles(gpu, 128))}`);
 console.log(`device: ${gpu.info.description} limits.maxComputeWorkgroupStorageSize=${gpu.info.limits.maxComputeWorkgroupStorageSize}`);
-console.log(`tiled configs: fwd ${JSON.stringify(attentionTiledConfig(gpu, 'fwd', D))} dq ${JSON.stringify(attentionTiledConfig(gpu, 'dq', D))} dkv ${JSON.stringify(attentionTiledConfig(gpu, 'dkv', D))}`);
+console.log(`tiled configs: fwd ${JSON.stringify(attnFwdVariant(gpu, D))} bwd ${JSON.stringify(attnBwdVariant(gpu, D))}`);
 
 interface Row { op: string; kernels: AttnKernels | string; T: number; seq: number; ms: number; tflops?: number; gbps?: number; timing: string }
 const rows: Row[] = [];
@@ -222,9 +222,9 @@ for (const [T, seq] of CASES) {
 
 /**
  * The tiled forward variants (attention.tiled.ts) at this shape: one untimed call each (pipeline
- * compile), then timed; out and lse compared with the base tiled kernel's (`base`: [out, lse]).
+ * compile), then timed; out and lse compared with the default variant's (`ref`: [out, lse]).
  */
-async function timeVariants(x: Record<string, Tensor>, T: number, seq: number, fwdFlop: number, base?: Float32Array[]): Promise<void> {
+async function timeVariants(x: Record<string, Tensor>, T: number, seq: number, fwdFlop: number, ref?: Float32Array[]): Promise<void> {
   const table: string[] = [];
   for (const v of VARIANTS.filter((n) => n in ATTN_FWD_VARIANTS)) {
     attnTiledSettings.fwd = v;
@@ -236,25 +236,25 @@ async function timeVariants(x: Record<string, Tensor>, T: number, seq: number, f
       const tf = fwdFlop / t.ms / 1e9;
       row({ op: 'forward', kernels: `tiled:${v}`, T, seq, ms: t.ms, tflops: tf, timing: t.timing });
       const got = [await readF32(gpu, x.out), await readF32(gpu, x.lse)];
-      const d = base ? got.map((g, i) => maxRel(g, base[i])) : [NaN, NaN];
+      const d = ref ? got.map((g, i) => maxRel(g, ref[i])) : [NaN, NaN];
       d.forEach((m, i) => checks.push({ what: `T=${T} seq=${seq} ${['out', 'lse'][i]} tiled:${v} vs tiled`, maxRelDiff: m }));
-      const c = cfg ? `${cfg.br}x${cfg.bc} tm${cfg.tm} wg${(cfg.br / cfg.tm) * cfg.ntc}${cfg.sg ? ' sg' : ''}` : v === 'base' ? 'base' : 'DOES NOT FIT: base ran';
+      const c = cfg ? `${cfg.br}x${cfg.bc} tm${cfg.tm} wg${(cfg.br / cfg.tm) * cfg.ntc}${cfg.sg ? ' sg' : ''}` : 'DOES NOT FIT: simple ran';
       table.push(`  ${v.padEnd(9)} ${c.padEnd(22)} ${t.ms.toFixed(4).padStart(9)} ms ${tf.toFixed(2).padStart(6)} TF/s  out ${d[0].toExponential(1)} lse ${d[1].toExponential(1)}`);
     } catch (e) {
       errors.push(`variant ${v} T=${T} seq=${seq}: ${String((e as Error).message ?? e)}`);
       console.log(`ERROR ${errors[errors.length - 1]}`);
     } finally { attnTiledSettings.fwd = ATTN_FWD_DEFAULT; }
   }
-  console.log(`forward variants, T=${T} seq=${seq} (max |diff| / max |base| against the base tiled kernel):\n${table.join('\n')}`);
+  console.log(`forward variants, T=${T} seq=${seq} (max |diff| / max |default| against the default variant):\n${table.join('\n')}`);
   save();
 }
 
 /**
  * The tiled backward variants (attention.tiled.bwd.ts: dq, dk/dv shares and their sum, as
  * attentionBackward runs them) from the default forward's out and lse: one untimed call each
- * (pipeline compile), then timed; dq, dk, dv compared with the base kernels' (`base`).
+ * (pipeline compile), then timed; dq, dk, dv compared with the default variant's (`ref`).
  */
-async function timeBwdVariants(x: Record<string, Tensor>, T: number, seq: number, fwdFlop: number, base?: Float32Array[]): Promise<void> {
+async function timeBwdVariants(x: Record<string, Tensor>, T: number, seq: number, fwdFlop: number, ref?: Float32Array[]): Promise<void> {
   const table: string[] = [];
   await gpu.guarded('forward', () => attentionForward(gpu, x.out, x.lse, x.q, x.k, x.v, x.seg, shape, 'tiled'));
   for (const v of BWD_VARIANTS.filter((n) => n in ATTN_BWD_VARIANTS)) {
@@ -267,18 +267,18 @@ async function timeBwdVariants(x: Record<string, Tensor>, T: number, seq: number
       const tf = (2.5 * fwdFlop) / t.ms / 1e9;
       row({ op: 'backward', kernels: `tiled:${v}`, T, seq, ms: t.ms, tflops: tf, timing: t.timing });
       const got = [await readF32(gpu, x.dq), await readF32(gpu, x.dk), await readF32(gpu, x.dv)];
-      const d = base ? got.map((g, i) => maxRel(g, base[i])) : [NaN, NaN, NaN];
+      const d = ref ? got.map((g, i) => maxRel(g, ref[i])) : [NaN, NaN, NaN];
       d.forEach((m, i) => checks.push({ what: `T=${T} seq=${seq} ${['dq', 'dk', 'dv'][i]} tiled:${v} vs tiled`, maxRelDiff: m }));
       const c = cfg
         ? `dq ${cfg.dq.br}x${cfg.dq.bc} wg${(cfg.dq.br / cfg.dq.tm) * cfg.dq.ntc} dkv ${cfg.dkv.bc}x${cfg.dkv.br} wg${(cfg.dkv.bc / cfg.dkv.tmk) * cfg.dkv.ntc}`
-        : v === 'base' ? 'base' : 'DOES NOT FIT: base ran';
+        : 'DOES NOT FIT: simple ran';
       table.push(`  ${v.padEnd(9)} ${c.padEnd(30)} ${t.ms.toFixed(4).padStart(9)} ms ${tf.toFixed(2).padStart(6)} TF/s  dq ${d[0].toExponential(1)} dk ${d[1].toExponential(1)} dv ${d[2].toExponential(1)}`);
     } catch (e) {
       errors.push(`bwd variant ${v} T=${T} seq=${seq}: ${String((e as Error).message ?? e)}`);
       console.log(`ERROR ${errors[errors.length - 1]}`);
     } finally { attnTiledSettings.bwd = ATTN_BWD_DEFAULT; }
   }
-  console.log(`backward variants, T=${T} seq=${seq} (max |diff| / max |base| against the base tiled kernels):\n${table.join('\n')}`);
+  console.log(`backward variants, T=${T} seq=${seq} (max |diff| / max |default| against the default variant):\n${table.join('\n')}`);
   save();
 }
 

@@ -1,14 +1,17 @@
-// Attention backward, dk/dv part, register-tiled — the "prefetch" variant of
-// attention_bwd_dkv_tiled.wgsl (same grid, tiles, masks, summation order and results; selected by
-// attnTiledSettings.bwd, attention.tiled.bwd.ts). Differences, aimed at latency on GPUs without
-// tensor cores in WebGPU (the recipe of attention_fwd_tiled_pf.wgsl):
+// Attention backward, dk/dv part, register-tiled, f32 (attention.tiled.bwd.ts; letters and
+// masking as attention_fwd_tiled_pf.wgsl). One workgroup = BC keys of kv head h / G for ONE query
+// head h (grid: key tiles × H, so short sequences still fill the GPU); it walks the query tiles of
+// BR rows that can see its keys (k0 .. end of the last key's segment), recomputes
+// P = exp(q·kᵀ·scale - lse), dS = P ∘ (dout·vᵀ - D_i) (D_i from the dq kernel), and accumulates
+// dv = Pᵀ·dout, dk = dSᵀ·(q·scale) in registers. It writes this head's share into dkp, dvp
+// [T, H*D]; attention_bwd_reduce.wgsl sums the G shares of each kv head. Aimed at latency:
 //  - the q/dout rows (and lse, D_i, seg) of query tile i+1 are read from global memory into
 //    registers while tile i is computed, with a constant trip count and clamped (always valid)
 //    rows, so the loads are issued together and overlap the FMAs instead of stalling the
 //    workgroup before the barrier; the top of the next iteration only stores them;
 //  - keys per thread TMK is a wrapper constant (1: 128 threads at BC = 16, more warps per SM).
 // Key tiles are already walked heavy-first (key tile 0 sees the most query rows).
-// The wrapper prepends `const HD, BC, BR, TMK, NTC: u32`. Letters and masks: the base kernel.
+// The wrapper prepends `const HD, BC, BR, TMK, NTC: u32`.
 // Thread (ty, tx), NKR = BC/TMK key groups × NTC: owns keys ty + NKR·i (i < TMK), score rows
 // tx + NTC·j (j < TNR) and accumulator dims vec4 tx + NTC·k (k < TD).
 
@@ -74,7 +77,7 @@ fn upperBound(want: i32, lo0: u32, n: u32) -> u32 {
 }
 
 // Rows i0 .. i0+BR-1 of head h; rows past `last` read row `last` (valid memory; the store zeroes
-// them, as the base kernel does, so that padding rows contribute exactly 0).
+// them, so that padding rows contribute exactly 0).
 fn loadRows(i0: u32, last: u32, h: u32, tid: u32) -> Pre {
   var r: Pre;
   for (var u = 0u; u < LPT; u++) {

@@ -1,16 +1,17 @@
-// Attention backward, dq part, register-tiled — the "prefetch" variant of
-// attention_bwd_dq_tiled.wgsl (same rows, masks, summation order and results, D_i included;
-// selected by attnTiledSettings.bwd, attention.tiled.bwd.ts). Differences, the recipe of
-// attention_fwd_tiled_pf.wgsl:
+// Attention backward, dq part, register-tiled, f32 (attention.tiled.bwd.ts; letters, the
+// (position, head) row packing and the masking as attention_fwd_tiled_pf.wgsl).
+// One workgroup = BR rows of one kv head; per key tile it recomputes dP = dout·vᵀ, then
+// S = q·kᵀ·scale, dS = exp(S - lse) ∘ (dP - D_i), and accumulates dq += dS·k in registers
+// (scaled at the end). D_i = rowsum(dout ∘ out) is computed here once per row and also written
+// to di [H, Tq] for attention_bwd_dkv_tiled_pf.wgsl, which runs after this kernel. Aimed at latency:
 //  - K and V tiles are read from global memory into registers one compute phase ahead (K of tile
 //    j while dP = dout·vᵀ of tile j runs, V of tile j+1 while S, dS and dq += dS·k of tile j run),
 //    with constant trip counts and clamped (always valid) rows, so the loads are issued together
 //    and overlap the FMAs instead of stalling the workgroup before each barrier;
 //  - rows per thread TM is a wrapper constant (2: 128 threads at BR = 32, more warps per SM);
 //  - query tiles are walked heavy-first (the last positions see the most keys).
-// The wrapper prepends `const HD, BR, BC, TM, NTC: u32`. Letters, row packing and masks: the
-// base kernel and attention_fwd_tiled.wgsl. Keys past a tile's end are zero (masked in dS, and
-// multiplied by dS = 0 in dq).
+// The wrapper prepends `const HD, BR, BC, TM, NTC: u32`. Keys past a tile's end are zero (masked
+// in dS, and multiplied by dS = 0 in dq).
 
 struct Params {
   Tq: u32, Tk: u32, nHeads: u32, nKv: u32,
@@ -51,7 +52,7 @@ fn dot4(a: vec4<f32>, b: vec4<f32>, acc: f32) -> f32 {
 }
 
 // This thread's share of rows j0 .. j0+BC-1 of `src` (kv head g); rows past `last` read row
-// `last` (valid memory), storeKV zeroes them as the base kernel's tiles hold zeros there.
+// `last` (valid memory), storeKV zeroes them (tile rows past the end hold zeros).
 fn loadK(j0: u32, last: u32, g: u32, tid: u32) -> array<vec4<f32>, LPT> {
   var r: array<vec4<f32>, LPT>;
   for (var u = 0u; u < LPT; u++) {

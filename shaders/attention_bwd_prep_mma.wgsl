@@ -1,6 +1,6 @@
 // Tensor-core attention backward, preparation (plain WGSL; attention.mma.bwd.ts): per row
 // (position t, query head h) D_i = rowsum(dout ∘ out) in f32 (the summation order of
-// attention_bwd_dq_tiled.wgsl), and per workgroup the largest |dout| of its rows, from which the
+// attention_bwd_dq_tiled_pf.wgsl), and per workgroup the largest |dout| of its rows, from which the
 // dq/dkv kernels derive ONE power-of-two scale of dout per call (dk and dv sum over rows, so rows
 // cannot be scaled separately). Letters: T tokens, H query heads, D head dim (DV = D / 4).
 // The maximum is taken on the bits of non-negative floats with an integer atomic: order-free,

@@ -1,4 +1,4 @@
-// Attention backward: sum the G per-query-head shares of dk, dv (attention_bwd_dkv_tiled.wgsl)
+// Attention backward: sum the G per-query-head shares of dk, dv (attention_bwd_dkv_tiled_pf.wgsl)
 // into the kv-head gradients. Letters: T tokens, H query heads, Hkv kv heads, G = H / Hkv,
 // DV = D / 4 (vec4 per head row). dk[t, g] = Σ_hh dkp[t, g·G + hh] (same for dv), assigned.
 

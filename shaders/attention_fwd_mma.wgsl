@@ -1,6 +1,6 @@
 // Causal GQA attention forward on tensor cores (WGSL subgroup matrices, f16 operands, f32
 // accumulation): flash attention with the online softmax in f32 (letters, row packing and
-// masking as attention_fwd_tiled.wgsl; same Params and bindings). The wrapper
+// masking as attention_fwd_tiled_pf.wgsl; same Params and bindings). The wrapper
 // (attention.mma.ts) prepends the enables and `const HD, BR, BC, TAU` and replaces the //@ markers
 // with straight-line code over the subgroup matrices q_d, o_d (d < HD/16) and s_c (c < BC/16).
 // One workgroup = BR = 16·NSG rows of one kv head g (row R = pos·G + hh); subgroup sg owns rows

@@ -1,7 +1,6 @@
-// Causal GQA attention forward, register-tiled flash attention (online softmax), f32 — the
-// "prefetch" variant of attention_fwd_tiled.wgsl (same rows, masks, thread tiling and results;
-// timed by `bench/attention.ts --variants`). Differences, all aimed at latency on GPUs without
-// tensor cores in WebGPU:
+// Causal GQA attention forward, register-tiled flash attention (online softmax), f32, for GPUs
+// without tensor cores in WebGPU (attention.tiled.ts; variants timed by `bench/attention.ts
+// --variants`). Aimed at latency:
 //  - K and V tiles are read from global memory into registers one compute phase ahead (V of tile
 //    j while S = q·kᵀ of tile j runs, K of tile j+1 while O += P·V of tile j runs), with constant
 //    trip counts and clamped (always valid) rows, so the loads are issued together and their

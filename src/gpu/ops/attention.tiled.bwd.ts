@@ -1,10 +1,10 @@
-// Variants of the f32 tiled attention backward (shaders/attention_bwd_dq_tiled_pf.wgsl and
-// attention_bwd_dkv_tiled_pf.wgsl), selectable through `attnTiledSettings.bwd` and timed by
-// `bench/attention.ts --variants`; 'base' is the original pair of kernels (attention.ts). The
-// 'pf' variants prefetch K/V tiles (dq) and q/dout rows (dkv) into registers one compute phase
-// ahead and walk query tiles heavy-first (dq; the dkv key tiles already are); they keep the base
-// kernels' summation order (bitwise equal results) and differ in threads per workgroup and tiles.
-// The sum of the G per-head dk/dv shares (attention_bwd_reduce.wgsl) is unchanged.
+// The f32 tiled attention backward (shaders/attention_bwd_dq_tiled_pf.wgsl and
+// attention_bwd_dkv_tiled_pf.wgsl): dq prefetches K/V tiles and dk/dv prefetches q/dout rows into
+// registers one compute phase ahead; dq walks query tiles heavy-first (the dk/dv key tiles already
+// are). Variants differ in threads per workgroup and tiles; `attnTiledSettings.bwd` selects one
+// and `bench/attention.ts --variants` times them. The sum of the G per-head dk/dv shares
+// (attention_bwd_reduce.wgsl) follows. (The original kernels without prefetch, equal to these bit
+// for bit and 2.2–2.3× slower on the H200, were removed: bench/NOTES.md v26, v31.)
 // Letters: BR query rows, BC keys per tile, NTC thread columns, D head dim; TM rows (dq) and TMK
 // keys (dkv) per thread: dq threads = (BR / TM) · NTC, dkv threads = (BC / TMK) · NTC.
 
@@ -19,10 +19,9 @@ export interface BwdPfVariant {
   dkv: [number, number, number][]; // dkv (BC, BR, TMK) candidates, largest first
 }
 
-/** Backward variants by name; 'base' = the original kernels (no entry here). */
-export const ATTN_BWD_VARIANTS: Record<string, BwdPfVariant | null> = {
-  base: null,
-  // prefetch only: the base kernels' threads (dq 64, dkv 64) and tiles
+/** Backward variants by name. */
+export const ATTN_BWD_VARIANTS: Record<string, BwdPfVariant> = {
+  // 64 threads (dq 4 rows per thread, dkv 2 keys per thread), the original kernels' tiles
   pf64: { tm: 4, dkv: [[16, 16, 2], [16, 8, 2], [8, 8, 2], [4, 8, 2]] },
   // 128 threads: dq 2 rows per thread, dkv 1 key per thread
   pf128: { tm: 2, dkv: [[16, 16, 1], [16, 8, 1], [8, 8, 1], [4, 8, 1]] },
@@ -35,7 +34,7 @@ export interface BwdPfConfig {
   dkv: { bc: number; br: number; tmk: number; ntc: number };
 }
 
-/** Workgroup bytes (mirror the WGSL, and attention.ts's ATTN_TILED_SMEM.dq / .dkv). */
+/** Workgroup bytes (mirror the WGSL declarations). */
 export const bwdPfSmem = {
   // Qs, dOs [BR, D+4]; KVs [BC, D+4]; dSs [BR, BC+1]; rowLse, rowDi [BR]; colSeg [BC]; kRange
   dq: (br: number, bc: number, d: number) => 4 * ((2 * br + bc) * (d + 4) + br * (bc + 1) + 2 * br + bc + 2),
@@ -43,7 +42,7 @@ export const bwdPfSmem = {
   dkv: (bc: number, br: number, d: number) => 4 * (2 * (bc + br) * (d + 4) + 2 * bc * (br + 1) + 3 * br + 2),
 };
 
-/** dq (BR, BC) candidates, largest first, as attention.ts's TILED_CANDIDATES.dq. */
+/** dq (BR, BC) candidates, largest first. */
 const DQ_CANDIDATES: [number, number][] = [[32, 32], [32, 16], [16, 16], [16, 8], [8, 8]];
 
 /** Largest configs of variant `v` that fit this device at head dim d, or undefined. */
@@ -62,11 +61,11 @@ export function attnBwdPfConfig(gpu: Gpu, d: number, v: BwdPfVariant): BwdPfConf
   return { dq: { br: dqT[0], bc: dqT[1], tm: v.tm, ntc }, dkv: { bc: dkvT[0], br: dkvT[1], tmk: dkvT[2], ntc } };
 }
 
-/** The selected 'pf' backward's configs on this device, or undefined ('base', or it does not fit). */
+/** The selected backward's configs on this device, or undefined (they do not fit: the simple kernels run). */
 export function attnBwdVariant(gpu: Gpu, d: number): BwdPfConfig | undefined {
   const v = ATTN_BWD_VARIANTS[attnTiledSettings.bwd];
-  if (v === undefined) throw new Error(`attention: unknown tiled backward variant '${attnTiledSettings.bwd}'`);
-  return v ? attnBwdPfConfig(gpu, d, v) : undefined;
+  if (!v) throw new Error(`attention: unknown tiled backward variant '${attnTiledSettings.bwd}' (known: ${Object.keys(ATTN_BWD_VARIANTS)})`);
+  return attnBwdPfConfig(gpu, d, v);
 }
 
 // One generated source string per config (the pipeline cache is keyed by the string object).

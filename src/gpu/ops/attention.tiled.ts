@@ -1,9 +1,10 @@
-// Variants of the f32 tiled attention forward (shaders/attention_fwd_tiled_pf.wgsl), selectable
-// through `attnTiledSettings.fwd` and timed by `bench/attention.ts --variants`; 'base' is the
-// original attention_fwd_tiled.wgsl, chosen in attention.ts (the default is ATTN_FWD_DEFAULT). The 'pf' variants prefetch K/V
-// tiles into registers one compute phase ahead, reduce rows with subgroup shuffles where the
-// device has subgroups (else workgroup memory), and walk query tiles heavy-first; they differ in
-// rows per thread TM, i.e. threads per workgroup WG = (BR / TM) · NTC.
+// The f32 tiled attention forward (shaders/attention_fwd_tiled_pf.wgsl): register-tiled flash
+// attention that prefetches K/V tiles into registers one compute phase ahead, reduces rows with
+// subgroup shuffles where the device has subgroups (else workgroup memory), and walks query tiles
+// heavy-first. Variants differ in rows per thread TM, i.e. threads per workgroup
+// WG = (BR / TM) · NTC; `attnTiledSettings.fwd` selects one (default ATTN_FWD_DEFAULT) and
+// `bench/attention.ts --variants` times them. (The original kernel without prefetch, equal to
+// these bit for bit and 2.9–3.1× slower on the H200, was removed: bench/NOTES.md v25, v31.)
 // Letters: BR query rows × BC keys per tile, NTC thread columns, D head dim.
 
 import type { Gpu } from '../core/context';
@@ -16,9 +17,8 @@ export interface PfVariant {
   sg: boolean; // subgroup row reductions where the device allows (false: always workgroup memory)
 }
 
-/** Forward variants by name; 'base' = the original kernel (no entry here). */
-export const ATTN_FWD_VARIANTS: Record<string, PfVariant | null> = {
-  base: null,
+/** Forward variants by name. */
+export const ATTN_FWD_VARIANTS: Record<string, PfVariant> = {
   pf64: { tm: 4, sg: true },
   pf128: { tm: 2, sg: true },
   'pf128-wg': { tm: 2, sg: false },
@@ -26,13 +26,15 @@ export const ATTN_FWD_VARIANTS: Record<string, PfVariant | null> = {
 };
 
 /**
- * The default forward: 'pf128-wg' (H200 run 29, bench/NOTES.md v25: 2.9–3.1× 'base' at T = 512
- * and 2048, bitwise equal to it; the subgroup-shuffle reductions were slower than workgroup memory).
+ * The default forward: 'pf128-wg' (H200 run 29, bench/NOTES.md v25: 2.9–3.1× the original kernel
+ * at T = 512 and 2048, bitwise equal to it; the subgroup-shuffle reductions were slower than
+ * workgroup memory).
  */
 export const ATTN_FWD_DEFAULT = 'pf128-wg';
 /**
  * The default backward (attention.tiled.bwd.ts): 'pf128-k32' (H200 run 30, bench/NOTES.md v26:
- * 2.2–2.3× 'base' at T = 512 and 2048, bitwise equal; on 32 KiB devices it takes pf128's tiles).
+ * 2.2–2.3× the original kernels at T = 512 and 2048, bitwise equal; on 32 KiB devices it takes
+ * pf128's tiles).
  */
 export const ATTN_BWD_DEFAULT = 'pf128-k32';
 /** Which forward / backward variants attentionForward's and attentionBackward's tiled paths run (bench/tests set them). */
@@ -40,7 +42,7 @@ export const attnTiledSettings: { fwd: string; bwd: string } = { fwd: ATTN_FWD_D
 
 export interface PfConfig { br: number; bc: number; tm: number; ntc: number; sg: boolean }
 
-/** Tile pairs (BR, BC), largest first, as attention.ts's TILED_CANDIDATES.fwd. */
+/** Tile pairs (BR, BC), largest first. */
 const PF_CANDIDATES: [number, number][] = [[32, 32], [32, 16], [16, 16], [16, 8], [8, 8]];
 
 /** Workgroup bytes (mirrors the WGSL: Qs, KVs [*, D + 4]; Ps [BR, BC + 1]; colSeg; kRange; redM/L without sg). */
@@ -70,11 +72,11 @@ export function attnFwdPfConfig(gpu: Gpu, d: number, v: PfVariant): PfConfig | u
   return undefined;
 }
 
-/** The selected 'pf' forward's config on this device, or undefined ('base', or it does not fit). */
+/** The selected forward's config on this device, or undefined (it does not fit: the simple kernels run). */
 export function attnFwdVariant(gpu: Gpu, d: number): PfConfig | undefined {
   const v = ATTN_FWD_VARIANTS[attnTiledSettings.fwd];
-  if (v === undefined) throw new Error(`attention: unknown tiled forward variant '${attnTiledSettings.fwd}'`);
-  return v ? attnFwdPfConfig(gpu, d, v) : undefined;
+  if (!v) throw new Error(`attention: unknown tiled forward variant '${attnTiledSettings.fwd}' (known: ${Object.keys(ATTN_FWD_VARIANTS)})`);
+  return attnFwdPfConfig(gpu, d, v);
 }
 
 // One generated source string per config (the pipeline cache is keyed by the string object).

@@ -4,9 +4,11 @@
 // backward recomputes probabilities from q, k and lse, so memory is linear in T.
 // Letters: T tokens, H = nHeads, Hkv = nKvHeads, D = headDim, B new tokens (decode).
 // Forward and backward on tensor cores where the device has them ('mma', attention.mma.ts and
-// attention.mma.bwd.ts: f16 operands, f32 softmax/accumulation; bench/NOTES.md v8, v9). f32 kernel families: 'tiled' (register-tiled, vec4, the G query heads of a kv head share K/V
-// tiles; needs D % 4 == 0) and 'simple' (one score per thread; any D, the fallback). Tile sizes
-// are chosen from the device's maxComputeWorkgroupStorageSize.
+// attention.mma.bwd.ts: f16 operands, f32 softmax/accumulation; bench/NOTES.md v8, v9). f32 kernel
+// families: 'tiled' (register-tiled, vec4, the G query heads of a kv head share K/V tiles, the
+// next tile prefetched into registers: attention.tiled.ts / attention.tiled.bwd.ts, NOTES v25, v26, v31;
+// needs D % 4 == 0) and 'simple' (one score per thread; any D, the fallback). Tile sizes are
+// chosen from the device's maxComputeWorkgroupStorageSize.
 
 import type { Gpu } from '../core/context';
 import { check, GpuError } from '../core/errors';
@@ -16,15 +18,12 @@ import fwdCode from '../../../shaders/attention_fwd.wgsl';
 import dqCode from '../../../shaders/attention_bwd_dq.wgsl';
 import dkvCode from '../../../shaders/attention_bwd_dkv.wgsl';
 import kvCode from '../../../shaders/attention_kv.wgsl';
-import fwdTiledBody from '../../../shaders/attention_fwd_tiled.wgsl';
-import dqTiledBody from '../../../shaders/attention_bwd_dq_tiled.wgsl';
-import dkvTiledBody from '../../../shaders/attention_bwd_dkv_tiled.wgsl';
 import reduceCode from '../../../shaders/attention_bwd_reduce.wgsl';
 import { grid1d } from './grid';
 import { attnMmaFwdSource, attnMmaFwdTiles, useAttnMma, type AttnOptions } from './attention.mma';
 import { attnMmaBackward, attnMmaBwdTiles } from './attention.mma.bwd';
-import { attnFwdPfSource, attnFwdVariant } from './attention.tiled';
-import { attnBwdDkvPfSource, attnBwdDqPfSource, attnBwdVariant } from './attention.tiled.bwd';
+import { attnFwdPfSource, attnFwdVariant, type PfConfig } from './attention.tiled';
+import { attnBwdDkvPfSource, attnBwdDqPfSource, attnBwdVariant, type BwdPfConfig } from './attention.tiled.bwd';
 
 export interface AttnShape {
   nHeads: number;
@@ -64,58 +63,20 @@ export function attentionTiles(gpu: Gpu, kernel: keyof typeof ATTN_SMEM, headDim
  */
 export type AttnKernels = 'auto' | 'mma' | 'tiled' | 'simple';
 
-/**
- * Tiled kernels: (a, b) = (BR, BC) rows × keys for fwd/dq, (BC, BR) keys × rows for dkv; 4 rows
- * (fwd/dq) or 2 keys (dkv) per thread, NTC = min(8, D/4) thread columns. Workgroup bytes mirror
- * the WGSL declarations ([*, D] tiles padded to D + 4 floats per row, [*, b] tiles to b + 1).
- */
-export const ATTN_TILED_SMEM = {
-  fwd: (br: number, bc: number, d: number, ntc: number) => 4 * ((br + bc) * (d + 4) + br * (bc + 1) + 2 * br * ntc + bc + 2),
-  dq: (br: number, bc: number, d: number) => 4 * ((2 * br + bc) * (d + 4) + br * (bc + 1) + 2 * br + bc + 2),
-  dkv: (bc: number, br: number, d: number) => 4 * (2 * (bc + br) * (d + 4) + 2 * bc * (br + 1) + 3 * br + 2),
-};
-const TILED_CANDIDATES: Record<keyof typeof ATTN_TILED_SMEM, [number, number][]> = {
-  fwd: [[32, 32], [32, 16], [16, 16], [16, 8], [8, 8]],
-  dq: [[32, 32], [32, 16], [16, 16], [16, 8], [8, 8]],
-  dkv: [[16, 16], [16, 8], [8, 8], [4, 8]],
-};
-
-export interface TiledConfig { a: number; b: number; ntc: number }
-
-/** Largest tiled config that fits the device, or undefined (then the simple kernels run). */
-export function attentionTiledConfig(gpu: Gpu, kernel: keyof typeof ATTN_TILED_SMEM, headDim: number): TiledConfig | undefined {
-  if (headDim % 4 !== 0) return undefined;
-  const limit = gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  const ntc = Math.min(8, headDim / 4);
-  if ((headDim / 4) % ntc !== 0) return undefined;
-  for (const [a, b] of TILED_CANDIDATES[kernel]) {
-    // b = keys per tile (fwd/dq) or rows per tile (dkv): split over ntc threads, read as vec4.
-    if (b % ntc !== 0 || b % 4 !== 0) continue;
-    if (ATTN_TILED_SMEM[kernel](a, b, headDim, ntc) <= limit) return { a, b, ntc };
-  }
-  return undefined;
+/** The tiled forward's config (attention.tiled.ts) unless `kernels` is 'simple' or it does not fit; 'tiled' demands it. */
+function tiledFwd(gpu: Gpu, d: number, kernels: AttnKernels): PfConfig | undefined {
+  if (kernels === 'simple') return undefined;
+  const c = attnFwdVariant(gpu, d);
+  if (kernels === 'tiled' && !c) throw new GpuError('limit', `attention: tiled kernels do not fit head_dim ${d} on this device`);
+  return c;
 }
 
-// One generated source string per config (the pipeline cache is keyed by the string object).
-const sources = new Map<string, string>();
-function tiledSource(kernel: keyof typeof ATTN_TILED_SMEM, d: number, c: TiledConfig): string {
-  const head = kernel === 'dkv'
-    ? `const HD: u32 = ${d}u;\nconst BC: u32 = ${c.a}u;\nconst BR: u32 = ${c.b}u;\nconst TMK: u32 = 2u;\nconst NTC: u32 = ${c.ntc}u;\n`
-    : `const HD: u32 = ${d}u;\nconst BR: u32 = ${c.a}u;\nconst BC: u32 = ${c.b}u;\nconst TM: u32 = 4u;\nconst NTC: u32 = ${c.ntc}u;\n`;
-  const key = kernel + head;
-  let src = sources.get(key);
-  if (!src) {
-    src = head + (kernel === 'fwd' ? fwdTiledBody : kernel === 'dq' ? dqTiledBody : dkvTiledBody);
-    sources.set(key, src);
-  }
-  return src;
-}
-
-function useTiled(gpu: Gpu, d: number, kernels: AttnKernels, ...which: (keyof typeof ATTN_TILED_SMEM)[]): boolean {
-  if (kernels === 'simple') return false;
-  const ok = which.every((w) => attentionTiledConfig(gpu, w, d) !== undefined);
-  if (kernels === 'tiled' && !ok) throw new GpuError('limit', `attention: tiled kernels do not fit head_dim ${d} on this device`);
-  return ok;
+/** The tiled backward's configs (attention.tiled.bwd.ts), as tiledFwd. */
+function tiledBwd(gpu: Gpu, d: number, kernels: AttnKernels): BwdPfConfig | undefined {
+  if (kernels === 'simple') return undefined;
+  const c = attnBwdVariant(gpu, d);
+  if (kernels === 'tiled' && !c) throw new GpuError('limit', `attention: tiled kernels do not fit head_dim ${d} on this device`);
+  return c;
 }
 
 /** Scratch of the tiled backward: D_i [H, T]; per-head dk, dv shares [T, H*D] (per-device, grown on demand). */
@@ -193,13 +154,12 @@ export function attentionForward(
     );
     return;
   }
-  if (useTiled(gpu, d, kernels === 'mma' ? 'auto' : kernels, 'fwd')) {
-    const pf = attnFwdVariant(gpu, d); // a benchmarked variant (attention.tiled.ts), else the base kernel
-    const base = pf ? undefined : attentionTiledConfig(gpu, 'fwd', d)!;
+  const tf = tiledFwd(gpu, d, kernels === 'mma' ? 'auto' : kernels);
+  if (tf) {
     gpu.dispatch(
-      { code: pf ? attnFwdPfSource(d, pf) : tiledSource('fwd', d, base!) },
+      { code: attnFwdPfSource(d, tf) },
       [out.buffer, lse.buffer, q.buffer, k.buffer, v.buffer, segIds.buffer, params(gpu, T, T, shape, 0, true, true)],
-      [Math.ceil((T * (h / hkv)) / (pf ? pf.br : base!.a)), hkv],
+      [Math.ceil((T * (h / hkv)) / tf.br), hkv],
     );
     return;
   }
@@ -250,22 +210,20 @@ export function attentionBackward(
     return;
   }
   const u = params(gpu, T, T, shape, 0, true, false);
-  if (useTiled(gpu, d, kernels, 'dq', 'dkv')) {
+  const tb = tiledBwd(gpu, d, kernels === 'mma' ? 'auto' : kernels);
+  if (tb) {
     // dq first: it also writes D_i, which the dk/dv kernel reads; then the per-head dk/dv
     // shares, then their sum over the G query heads of each kv head.
     const s = bwdScratch(gpu, T, h, d);
-    const pf = attnBwdVariant(gpu, d); // a benchmarked variant (attention.tiled.bwd.ts), else the base kernels
-    const cq = attentionTiledConfig(gpu, 'dq', d)!;
     gpu.dispatch(
-      { code: pf ? attnBwdDqPfSource(d, pf.dq) : tiledSource('dq', d, cq) },
+      { code: attnBwdDqPfSource(d, tb.dq) },
       [dq.buffer, s.di, dout.buffer, q.buffer, k.buffer, v.buffer, out.buffer, lse.buffer, segIds.buffer, u],
-      [Math.ceil((T * (h / hkv)) / (pf ? pf.dq.br : cq.a)), hkv],
+      [Math.ceil((T * (h / hkv)) / tb.dq.br), hkv],
     );
-    const ck = attentionTiledConfig(gpu, 'dkv', d)!;
     gpu.dispatch(
-      { code: pf ? attnBwdDkvPfSource(d, pf.dkv) : tiledSource('dkv', d, ck) },
+      { code: attnBwdDkvPfSource(d, tb.dkv) },
       [s.dkp, s.dvp, dout.buffer, q.buffer, k.buffer, v.buffer, s.di, lse.buffer, segIds.buffer, u],
-      [Math.ceil(T / (pf ? pf.dkv.bc : ck.a)), h],
+      [Math.ceil(T / tb.dkv.bc), h],
     );
     const n = T * hkv * (d / 4);
     const W = 256;
@@ -346,12 +304,12 @@ export function attentionDecode(
   check(Number.isInteger(len) && len >= B && len <= maxT, op, `len ${len} must be in [B=${B}, maxT=${maxT}]`);
   checkDistinct(op, [out], [out, q, kCache, vCache]);
   checkBinding(gpu, op, out, q, kCache);
-  if (useTiled(gpu, d, kernels, 'fwd')) {
-    const c = attentionTiledConfig(gpu, 'fwd', d)!;
+  const tf = tiledFwd(gpu, d, kernels === 'mma' ? 'auto' : kernels);
+  if (tf) {
     gpu.dispatch(
-      { code: tiledSource('fwd', d, c) },
+      { code: attnFwdPfSource(d, tf) },
       [out.buffer, placeholder(gpu, 0).buffer /* no lse */, q.buffer, kCache.buffer, vCache.buffer, q.buffer, params(gpu, B, len, shape, len - B, false, false)],
-      [Math.ceil((B * (h / hkv)) / c.a), hkv],
+      [Math.ceil((B * (h / hkv)) / tf.br), hkv],
     );
     return;
   }

@@ -10,9 +10,11 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  attentionBackward, attentionDecode, attentionForward, attentionTiledConfig, attentionTiles, ATTN_SMEM,
-  ATTN_TILED_SMEM, kvCacheWrite, type AttnKernels, type AttnShape,
+  attentionBackward, attentionDecode, attentionForward, attentionTiles, ATTN_SMEM,
+  kvCacheWrite, type AttnKernels, type AttnShape,
 } from '../../../src/gpu/ops/attention';
+import { ATTN_FWD_VARIANTS, attnFwdPfConfig, attnTiledSettings, pfSmem } from '../../../src/gpu/ops/attention.tiled';
+import { ATTN_BWD_VARIANTS, attnBwdPfConfig, bwdPfSmem } from '../../../src/gpu/ops/attention.tiled.bwd';
 import {
   attentionBackwardRef, attentionDecodeRef, attentionForwardRef, kvCacheWriteRef,
 } from '../../../src/gpu/ops/attention.ref';
@@ -141,14 +143,18 @@ describe('tiled tile choice', () => {
   it('fits every kernel in 16 KiB at head_dim 128, grows with the limit, and skips D % 4 != 0', async () => {
     const base = await testGpu();
     const at = (limit: number) => new Gpu(base.device, { ...base.info, limits: { ...base.info.limits, maxComputeWorkgroupStorageSize: limit } });
-    for (const kernel of ['fwd', 'dq', 'dkv'] as const) {
-      const c16 = attentionTiledConfig(at(16384), kernel, 128)!;
-      const c48 = attentionTiledConfig(at(49152), kernel, 128)!;
-      expect(ATTN_TILED_SMEM[kernel](c16.a, c16.b, 128, c16.ntc)).toBeLessThanOrEqual(16384);
-      expect(ATTN_TILED_SMEM[kernel](c48.a, c48.b, 128, c48.ntc)).toBeLessThanOrEqual(49152);
-      expect(c48.a * c48.b).toBeGreaterThan(c16.a * c16.b);
-      expect(attentionTiledConfig(at(49152), kernel, 6)).toBeUndefined();
-    }
+    const fv = ATTN_FWD_VARIANTS[attnTiledSettings.fwd], bv = ATTN_BWD_VARIANTS[attnTiledSettings.bwd];
+    const f16k = attnFwdPfConfig(at(16384), 128, fv)!, f48k = attnFwdPfConfig(at(49152), 128, fv)!;
+    expect(pfSmem(f16k.br, f16k.bc, 128, f16k.ntc, f16k.sg)).toBeLessThanOrEqual(16384);
+    expect(pfSmem(f48k.br, f48k.bc, 128, f48k.ntc, f48k.sg)).toBeLessThanOrEqual(49152);
+    expect(f48k.br * f48k.bc).toBeGreaterThan(f16k.br * f16k.bc);
+    const b16k = attnBwdPfConfig(at(16384), 128, bv)!, b48k = attnBwdPfConfig(at(49152), 128, bv)!;
+    expect(bwdPfSmem.dq(b16k.dq.br, b16k.dq.bc, 128)).toBeLessThanOrEqual(16384);
+    expect(bwdPfSmem.dkv(b16k.dkv.bc, b16k.dkv.br, 128)).toBeLessThanOrEqual(16384);
+    expect(bwdPfSmem.dkv(b48k.dkv.bc, b48k.dkv.br, 128)).toBeLessThanOrEqual(49152);
+    expect(b48k.dq.br * b48k.dq.bc + b48k.dkv.bc * b48k.dkv.br).toBeGreaterThan(b16k.dq.br * b16k.dq.bc + b16k.dkv.bc * b16k.dkv.br);
+    expect(attnFwdPfConfig(at(49152), 6, fv)).toBeUndefined();
+    expect(attnBwdPfConfig(at(49152), 6, bv)).toBeUndefined();
   });
 });
 

@@ -2,7 +2,7 @@
 // positive logits, multiply negative ones, for ids already in the context), temperature,
 // top-k, top-p (nucleus), then a seeded draw; temperature 0 = greedy (argmax, lowest id on ties).
 // Candidates are ordered by logit (descending, ties by ascending id) as in sampling.ref.ts, but
-// only the head of that order is ever sorted: top-k by a selection of the k-th largest logit,
+// only the head of that order is ever sorted: top-k by one pass keeping the k largest logits,
 // top-p / plain temperature by growing a logit threshold until the nucleus (or the draw) fits.
 // With top-k the result is bit for bit the reference's; without, the softmax denominator is
 // summed in id order instead of sorted order (f64, the same up to its last bits).
@@ -106,22 +106,19 @@ function idsAtLeast(logits: Float32Array, t: number): number[] {
   return ids.sort((a, b) => logits[b] - logits[a] || a - b);
 }
 
-/** The k-th largest logit (1-based k ≤ length): quickselect on a copy, descending partition. */
+/**
+ * The k-th largest logit (1 ≤ k ≤ length, duplicates counted): one pass keeping the k largest
+ * values seen so far in ascending order (top[0] the smallest of them); a value enters only if it
+ * beats top[0], about k·ln(V/k) times on an unsorted vocabulary.
+ */
 function kthLargest(logits: Float32Array, k: number): number {
-  const a = Float32Array.from(logits);
-  const target = k - 1;
-  let lo = 0, hi = a.length - 1;
-  while (lo < hi) {
-    const pivot = a[(lo + hi) >>> 1];
-    let i = lo, j = hi;
-    while (i <= j) {
-      while (a[i] > pivot) i++;
-      while (a[j] < pivot) j--;
-      if (i <= j) { const t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
-    }
-    if (target <= j) hi = j;
-    else if (target >= i) lo = i;
-    else break;
+  const top = new Float64Array(k).fill(-Infinity);
+  for (let i = 0; i < logits.length; i++) {
+    const x = logits[i];
+    if (!(x > top[0])) continue;
+    let j = 1;
+    for (; j < k && top[j] < x; j++) top[j - 1] = top[j];
+    top[j - 1] = x;
   }
-  return a[target];
+  return top[0];
 }

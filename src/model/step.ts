@@ -46,11 +46,16 @@ export async function evalBatch(gpu: Gpu, w: ModelWeights, lora: LoraState | nul
  * their order are those of awaiting each batch).
  */
 export async function* evalBatches(gpu: Gpu, w: ModelWeights, lora: LoraState | null, acts: Activations, batches: readonly PackedBatch[]): AsyncGenerator<MicroStepResult> {
-  let next = batches.length > 0 ? evalBatch(gpu, w, lora, acts, batches[0]) : null;
+  const record = (b: number) => {
+    const r = evalBatch(gpu, w, lora, acts, batches[b]);
+    r.catch(() => {}); // handled when awaited; if an earlier batch fails first, this one's failure is the same
+    return r;
+  };
+  let next = batches.length > 0 ? record(0) : null;
   for (let b = 0; b < batches.length; b++) {
     const cur = next!;
-    next = b + 1 < batches.length ? evalBatch(gpu, w, lora, acts, batches[b + 1]) : null;
-    try { yield await cur; } catch (e) { next?.catch(() => {}); throw e; } // a later batch fails the same way
+    next = b + 1 < batches.length ? record(b + 1) : null;
+    yield await cur;
   }
 }
 

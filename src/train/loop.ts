@@ -171,9 +171,9 @@ export async function train(
     await new Promise((r) => setTimeout(r, 0));
     const mayRecord: boolean = !control.cancel && !control.pause && pos.step < total && !(pending && (!loopSettings.pipeline || boundary(pending.step)));
     const next: PendingStep | null = mayRecord ? recordStep(rec) : null;
+    next?.results.catch(() => {}); // handled when awaited; if this step fails first, the newer one's failure is the same
     if (pending) {
-      let r: { nll: number; tokens: number; gradNorm: number };
-      try { r = await pending.results; } catch (e) { next?.results.catch(() => {}); throw e; } // the newer step's failure is the same one
+      const r = await pending.results;
       pos.tokensSeen += r.tokens;
       const secs = (performance.now() - t0) / 1000;
       const perStep = secs / (pending.step - step0);

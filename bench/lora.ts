@@ -12,7 +12,7 @@ import { nodeGpuApi } from '../src/gpu/core/node';
 import { createTensor, readF32, tensorFrom, type Tensor } from '../src/gpu/core/tensor';
 import { loraBackward, loraForward, type LoraOpts } from '../src/gpu/ops/lora';
 import { loraDown, loraGemmSettings, loraTred, loraUp, type LoraDrop } from '../src/gpu/ops/lora.gemm';
-import { matmul, matmulDropout, type GemmDropout, type MatmulOpts } from '../src/gpu/ops/matmul';
+import { matmul, matmulDropout, matmulSettings, type GemmDropout, type MatmulOpts } from '../src/gpu/ops/matmul';
 import { Rng } from '../src/util/rng';
 import { gpuTimeMs, type GpuTime } from './gputime';
 
@@ -162,8 +162,33 @@ for (const target of smoke ? [512] : [512, 1024, 2048]) for (const minL of [64, 
 }
 Object.assign(loraGemmSettings, keep);
 
+// Generic GEMM (matmul.ts, what T < minTokens runs) split-K sweep: per-step LoRA total of the
+// `tiled` path for each (targetWorkgroups, minKPerSplit) of --generic-sweep t:k,... (the default pair
+// first and last: GPU clocks drift over a sweep).
+const gsweep: { target: number; minK: number; T: number; stepMs: number }[] = [];
+const keepM = { ...matmulSettings };
+const gpairs: [number, number][] = smoke ? [[256, 128]] : (opt('generic-sweep') ?? '256:128,128:128,256:256,512:128,1024:128,256:128')
+  .split(',').map((x) => x.split(':').map(Number) as [number, number]);
+for (const [target, minK] of gpairs) {
+  Object.assign(matmulSettings, { targetWorkgroups: target, minKPerSplit: minK });
+  for (const T of TOKENS.filter((t) => t <= 1024)) {
+    let stepMs = 0;
+    for (const [, K, N, per] of MODS) {
+      const x = as2d(X, T, K), dy = as2d(DY, T, N), y = as2d(Y, T, N), dx = as2d(DX, T, K), xa = as2d(XA, T, r), sc = as2d(SC, T, r);
+      const A = as2d(randomF32(r * K, 0.02), r, K), B = as2d(randomF32(N * r, 0.02), N, r), dA = createTensor(gpu, [r, K]), dB = createTensor(gpu, [N, r]);
+      const o: LoraOpts = { scale, dropout: p, seed, seedBase, tiled: true };
+      const t = await time(() => { loraForward(gpu, y, xa, x, A, B, o); loraBackward(gpu, dA, dB, dx, dy, x, A, B, xa, sc, o); }, smoke ? 3 : 20);
+      stepMs += LAYERS * per * t.ms;
+      for (const tt of [A, B, dA, dB]) tt.buffer.destroy();
+    }
+    gsweep.push({ target, minK, T, stepMs });
+    console.log(`generic sweep targetWorkgroups=${target} minKPerSplit=${minK} T=${T}: LoRA per step ${stepMs.toFixed(1)} ms`);
+  }
+}
+Object.assign(matmulSettings, keepM);
+
 const file = opt('out') ?? `bench/results/lora-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
 mkdirSync(dirname(file), { recursive: true });
-writeFileSync(file, JSON.stringify({ device: gpu.info, features: gpu.features, r, scale, dropout: p, rows, totals, checks, sweep }, null, 2));
+writeFileSync(file, JSON.stringify({ device: gpu.info, features: gpu.features, r, scale, dropout: p, rows, totals, checks, sweep, gsweep }, null, 2));
 console.log(`wrote ${file}`);
 process.exit(0);

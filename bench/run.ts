@@ -23,6 +23,7 @@ import { loraGemmSettings } from '../src/gpu/ops/lora.gemm';
 import { attnTiledSettings } from '../src/gpu/ops/attention.tiled';
 import { decodeSettings } from '../src/chat/generate';
 import { submitSettings } from '../src/model/forward';
+import { matmulSettings } from '../src/gpu/ops/matmul';
 
 const argv = process.argv.slice(2);
 const flag = (n: string) => argv.includes(`--${n}`);
@@ -47,6 +48,8 @@ if (argv.includes('--dkv-split')) attnMmaBwdSettings.dkvSplit = Number(opt('dkv-
 if (argv.includes('--lora-min-tokens')) loraGemmSettings.minTokens = Number(opt('lora-min-tokens', '1024'));
 // --layers-per-submit N: decode replays N layers per queue submit (generate.ts decodeSettings).
 if (argv.includes('--layers-per-submit')) decodeSettings.layersPerSubmit = Number(opt('layers-per-submit', '1'));
+// --matmul-target N: the generic GEMM's split-K workgroup target (matmul.ts; LoRA below minTokens).
+if (argv.includes('--matmul-target')) matmulSettings.targetWorkgroups = Number(opt('matmul-target', '512'));
 // --train-layers-per-submit N: the training step's forward and backward submit every N layers.
 if (argv.includes('--train-layers-per-submit')) submitSettings.layersPerSubmit = Number(opt('train-layers-per-submit', '1'));
 // --attn-fwd V: the f32 tiled attention forward variant (attention.tiled.ts; used with --no-mma).

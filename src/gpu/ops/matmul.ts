@@ -44,15 +44,19 @@ export function dropThreshold(p: number): number {
 
 interface Tile { BM: number; BN: number; TM: number; TN: number }
 
-/** Workgroups we aim for before splitting K (enough for GPUs of up to ~128 compute units). */
-const TARGET_WORKGROUPS = 256;
-/** Each K split covers at least this many of K (8 tile steps). */
-const MIN_K_PER_SPLIT = 128;
+/**
+ * Split-K tuning: workgroups we aim for before splitting K (~4 per compute unit of a 132-SM GPU),
+ * and the least K per split (128 = 8 tile steps). H200 run 41 (bench/lora.ts --generic-sweep,
+ * NOTES v33): LoRA's products at 512 tokens 45.5 → 40.1 ms per step with 512 instead of 256;
+ * 1024 with 64 per split 39.1; fewer K per split than 64, or more workgroups, slower.
+ */
+export const matmulSettings = { targetWorkgroups: 512, minKPerSplit: 128 };
 
 /** Number of K splits and K per split (a multiple of BK) for an output of `tiles` tiles. */
 export function splitK(tiles: number, K: number, BK = 16): { splits: number; kSplit: number } {
-  let splits = Math.min(Math.ceil(TARGET_WORKGROUPS / Math.max(tiles, 1)), Math.floor(K / MIN_K_PER_SPLIT));
-  if (tiles >= TARGET_WORKGROUPS / 2 || splits <= 1) return { splits: 1, kSplit: Math.max(K, 1) };
+  const { targetWorkgroups, minKPerSplit } = matmulSettings;
+  let splits = Math.min(Math.ceil(targetWorkgroups / Math.max(tiles, 1)), Math.floor(K / minKPerSplit));
+  if (tiles >= targetWorkgroups / 2 || splits <= 1) return { splits: 1, kSplit: Math.max(K, 1) };
   const kSplit = Math.ceil(K / splits / BK) * BK;
   splits = Math.ceil(K / kSplit);
   return { splits, kSplit };

@@ -71,8 +71,9 @@ describe('matmul', () => {
   it('splits K only for few output tiles and long K', () => {
     expect(splitK(1, 1000)).toEqual({ splits: 7, kSplit: 144 });
     expect(splitK(1, 100)).toEqual({ splits: 1, kSplit: 100 });
-    expect(splitK(200, 4096).splits).toBe(1);
-    expect(splitK(32, 4096)).toEqual({ splits: 8, kSplit: 512 });
+    expect(splitK(300, 4096).splits).toBe(1); // ≥ half the target (512) of tiles: no split
+    expect(splitK(200, 4096)).toEqual({ splits: 3, kSplit: 1376 });
+    expect(splitK(32, 4096)).toEqual({ splits: 16, kSplit: 256 });
     const { splits, kSplit } = splitK(3, 4099);
     expect(kSplit % 16).toBe(0);
     expect((splits - 1) * kSplit < 4099 && splits * kSplit >= 4099).toBe(true);

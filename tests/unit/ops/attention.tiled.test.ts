@@ -1,7 +1,8 @@
 // The f32 tiled attention forward variants (attention.tiled.ts, attention_fwd_tiled_pf.wgsl)
 // against the f64 reference at odd sizes (partial tiles, packed sequences, G = 4 heads per kv
 // head, D = 8 / 16 / 128), on the default device (subgroup row reductions where it has them)
-// and on one without f16 and subgroups (workgroup-memory reductions), plus the 16 KiB minimum.
+// and on one without f16 and subgroups (workgroup-memory reductions), plus the 16 KiB minimum;
+// a second run of the same variant must repeat its bits (no atomics, fixed summation order).
 // Tolerance as attention.test.ts: 1e-4 of the largest reference magnitude.
 
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { attentionForward, type AttnShape } from '../../../src/gpu/ops/attention
 import { attentionForwardRef } from '../../../src/gpu/ops/attention.ref';
 import { ATTN_FWD_VARIANTS, attnFwdPfConfig, attnFwdVariant, ATTN_FWD_DEFAULT, attnTiledSettings, pfSmem } from '../../../src/gpu/ops/attention.tiled';
 import { Gpu } from '../../../src/gpu/core/context';
-import { createTensor, readF32, tensorFrom } from '../../../src/gpu/core/tensor';
+import { createTensor, readF32, tensorFrom, writeTensor } from '../../../src/gpu/core/tensor';
 import { Rng } from '../../../src/util/rng';
 import { testGpu } from '../../helpers/gpu';
 import { expectClose } from '../../helpers/compare';
@@ -48,9 +49,18 @@ async function check(gpu: Gpu, variant: string, segs: number[], shape: AttnShape
   };
   attnTiledSettings.fwd = variant;
   expect(attnFwdVariant(gpu, D)).toBeDefined(); // the tiled kernel runs, not the simple fallback
-  await gpu.guarded('attentionForward', () => attentionForward(gpu, t.out, t.lse, t.q, t.k, t.v, t.seg, shape, 'tiled'));
-  expectClose(await readF32(gpu, t.out), out, TOL, 'out');
-  expectClose(await readF32(gpu, t.lse), lse, TOL, 'lse');
+  const run = async () => {
+    // Stale values must be overwritten (out and lse are assigned, not accumulated).
+    for (const x of [t.out, t.lse]) writeTensor(gpu, x, new Float32Array(x.shape[0] * x.shape[1]).fill(7));
+    await gpu.guarded('attentionForward', () => attentionForward(gpu, t.out, t.lse, t.q, t.k, t.v, t.seg, shape, 'tiled'));
+    return [await readF32(gpu, t.out), await readF32(gpu, t.lse)];
+  };
+  const [gotOut, gotLse] = await run();
+  expectClose(gotOut, out, TOL, 'out');
+  expectClose(gotLse, lse, TOL, 'lse');
+  const [againOut, againLse] = await run(); // deterministic: a second run repeats every bit
+  expect(againOut, 'out repeats bit for bit').toEqual(gotOut);
+  expect(againLse, 'lse repeats bit for bit').toEqual(gotLse);
 }
 
 describe('tiled attention forward variants', () => {
